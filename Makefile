@@ -1,0 +1,40 @@
+# cleanroom: `make run` starts a server with the embedded defaults,
+# `make test` runs every test. Both install what is missing first.
+
+GO       ?= go
+BIN      := bin/cleanroom
+DATA     ?= cleanroom-data
+ADDR     ?= 127.0.0.1:8080
+# Debian packages the server and its tests need: bubblewrap is the sandbox,
+# python3 the interpreter computations run on until worker images exist.
+DEB_PKGS := bubblewrap python3
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test bench clean
+
+all: build
+
+deps:
+	@missing=""; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cleanroom
+
+run: deps build
+	./$(BIN) serve --addr $(ADDR) --data $(DATA)
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+bench: deps build
+	bench/run.sh
+
+clean:
+	rm -rf bin

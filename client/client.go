@@ -1,0 +1,247 @@
+// Package client is the Go SDK of cleanroom: it speaks the HTTP API and
+// encrypts datasets on the caller's machine before they leave it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// DefaultURL is the server a client talks to when none is given.
+const DefaultURL = "http://127.0.0.1:8080"
+
+// emailHeader must match the server's http.EmailHeader.
+const emailHeader = "X-Cleanroom-Email"
+
+// statusCodes maps HTTP statuses back to error codes for responses without
+// a JSON error body; it mirrors the server's table.
+var statusCodes = map[int]string{
+	http.StatusBadRequest:            cleanroom.EINVALID,
+	http.StatusUnauthorized:          cleanroom.EUNAUTHORIZED,
+	http.StatusForbidden:             cleanroom.EFORBIDDEN,
+	http.StatusNotFound:              cleanroom.ENOTFOUND,
+	http.StatusConflict:              cleanroom.ECONFLICT,
+	http.StatusRequestEntityTooLarge: cleanroom.ETOOLARGE,
+}
+
+// Client calls one cleanroom server as one user.
+type Client struct {
+	URL   string
+	Email string
+	Token string
+	HTTP  *http.Client
+}
+
+// New returns a client; url "" means DefaultURL.
+func New(url, email, token string) *Client {
+	if url == "" {
+		url = DefaultURL
+	}
+	return &Client{URL: strings.TrimRight(url, "/"), Email: email, Token: token, HTTP: &http.Client{}}
+}
+
+// do sends a request and decodes a JSON response into out (if not nil).
+// API errors come back as *cleanroom.Error with the server's code and message.
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	var r io.Reader
+	var contentType string
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		r, contentType = b, "application/octet-stream"
+	case []byte:
+		r, contentType = bytes.NewReader(b), "application/json"
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		r, contentType = bytes.NewReader(buf), "application/json"
+	}
+	resp, err := c.send(ctx, method, path, r, contentType, -1)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return decode(resp.Body, out)
+}
+
+func decode(r io.Reader, out any) error {
+	if err := json.NewDecoder(r).Decode(out); err != nil {
+		return fmt.Errorf("server sent an unreadable response: %w", err)
+	}
+	return nil
+}
+
+// send sends a request and returns the response if its status is 2xx.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string, length int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if length >= 0 {
+		req.ContentLength = length
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set(emailHeader, c.Email)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the cleanroom server at %s: %w", c.URL, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e struct{ Code, Message string }
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e) == nil && e.Code != "" {
+		return nil, &cleanroom.Error{Code: e.Code, Message: e.Message}
+	}
+	code, ok := statusCodes[resp.StatusCode]
+	if !ok {
+		code = cleanroom.EINTERNAL
+	}
+	return nil, &cleanroom.Error{Code: code, Message: fmt.Sprintf("%s %s: server answered %s", method, path, resp.Status)}
+}
+
+// Me returns the email the server authenticated.
+func (c *Client) Me(ctx context.Context) (string, error) {
+	var out struct{ Email string }
+	err := c.do(ctx, "GET", "/api/v1/me", nil, &out)
+	return out.Email, err
+}
+
+// Enclave returns the enclave's attestation document.
+func (c *Client) Enclave(ctx context.Context) (*cleanroom.Attestation, error) {
+	var out cleanroom.Attestation
+	return &out, c.do(ctx, "GET", "/api/v1/enclave", nil, &out)
+}
+
+// PublishDCR publishes a definition and returns its id. Publishing the same
+// definition again returns the same id with Created false.
+func (c *Client) PublishDCR(ctx context.Context, def *cleanroom.Definition) (*cleanroom.PublishResult, error) {
+	canonical, err := def.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	var out cleanroom.PublishResult
+	if err := c.do(ctx, "POST", "/api/v1/dcrs", canonical, &out); err != nil {
+		return nil, err
+	}
+	// The id is the hash of what we sent: a server that answers otherwise
+	// stored something else than what the participants agreed to.
+	if want := cleanroom.DefinitionID(canonical); out.ID != want {
+		return nil, fmt.Errorf("server returned clean room id %s, but the definition hashes to %s", out.ID, want)
+	}
+	return &out, nil
+}
+
+// DCR returns a published clean room and its datasets.
+func (c *Client) DCR(ctx context.Context, id string) (*cleanroom.DCRView, error) {
+	var out cleanroom.DCRView
+	if err := c.do(ctx, "GET", "/api/v1/dcrs/"+url.PathEscape(id), nil, &out); err != nil {
+		return nil, err
+	}
+	canonical, err := out.Definition.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	if got := cleanroom.DefinitionID(canonical); got != id {
+		return nil, fmt.Errorf("server returned a definition that hashes to %s, not to the requested id %s", got, id)
+	}
+	return &out, nil
+}
+
+// DCRs lists the clean rooms the user owns or takes part in.
+func (c *Client) DCRs(ctx context.Context) ([]cleanroom.DCRSummary, error) {
+	var out []cleanroom.DCRSummary
+	return out, c.do(ctx, "GET", "/api/v1/dcrs", nil, &out)
+}
+
+func nodePath(dcrID, node string) string {
+	return "/api/v1/dcrs/" + url.PathEscape(dcrID) + "/nodes/" + url.PathEscape(node)
+}
+
+// RemoveDataset removes the dataset published to a data node.
+func (c *Client) RemoveDataset(ctx context.Context, dcrID, node string) error {
+	return c.do(ctx, "DELETE", nodePath(dcrID, node)+"/dataset", nil, nil)
+}
+
+// Run starts a computation and returns its queued job.
+func (c *Client) Run(ctx context.Context, dcrID, node string) (*cleanroom.Job, error) {
+	var out cleanroom.Job
+	return &out, c.do(ctx, "POST", nodePath(dcrID, node)+"/jobs", nil, &out)
+}
+
+// Jobs lists the jobs of a compute node, newest first.
+func (c *Client) Jobs(ctx context.Context, dcrID, node string) ([]*cleanroom.Job, error) {
+	var out []*cleanroom.Job
+	return out, c.do(ctx, "GET", nodePath(dcrID, node)+"/jobs", nil, &out)
+}
+
+// Job returns a job's status.
+func (c *Client) Job(ctx context.Context, id string) (*cleanroom.Job, error) {
+	var out cleanroom.Job
+	return &out, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, &out)
+}
+
+// Cancel cancels a queued or running job.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil)
+}
+
+// Wait polls a job until it ends and returns it.
+func (c *Client) Wait(ctx context.Context, id string) (*cleanroom.Job, error) {
+	delay := 20 * time.Millisecond
+	for {
+		job, err := c.Job(ctx, id)
+		if err != nil || job.State.Done() {
+			return job, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+// Logs returns a job's logs, where the node's log policy releases them.
+func (c *Client) Logs(ctx context.Context, id string) (string, error) {
+	resp, err := c.send(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/logs", nil, "", -1)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// Result writes the zip of a succeeded job to w and returns its size.
+func (c *Client) Result(ctx context.Context, id string, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/result", nil, "", -1)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("download result of job %s: %w", id, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/client"
+)
+
+// roles publishes a clean room with one user per role and returns them.
+type roles struct {
+	id                                      string
+	owner, dataOwner, analyst, viewer, none *client.Client
+}
+
+func setupRoles(t *testing.T, s *testServer, script string, logsOnError bool) roles {
+	t.Helper()
+	r := roles{
+		owner:     s.addUser("owner@example.com"),
+		dataOwner: s.addUser("data@example.com"),
+		analyst:   s.addUser("analyst@example.com"),
+		viewer:    s.addUser("viewer@example.com"),
+		none:      s.addUser("stranger@example.com"),
+	}
+	r.id = publish(t, r.owner, &cleanroom.Definition{
+		Name:  "roles",
+		Owner: "owner@example.com",
+		Nodes: []cleanroom.Node{
+			{Name: "data", Kind: cleanroom.NodeRaw, IsRequired: true},
+			{Name: "compute", Kind: cleanroom.NodePython, Dependencies: []string{"data"}, Script: script, EnableLogsOnError: logsOnError},
+		},
+		Participants: []cleanroom.Participant{
+			{Email: "data@example.com", DataOwnerOf: []string{"data"}},
+			{Email: "analyst@example.com", AnalystOf: []string{"compute"}},
+			{Email: "viewer@example.com"},
+		},
+	})
+	return r
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := cleanroom.ErrorCode(err); got != code {
+		t.Errorf("%s: code %q (%v), want %q", what, got, err, code)
+	}
+}
+
+// A participant without the right gets 403 for each operation, a stranger
+// 404, and the rightful user succeeds.
+func TestPermissions(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, `open("/output/out.txt", "w").write(open("/input/data").read())`, false)
+	ctx := context.Background()
+
+	for _, c := range []*client.Client{r.owner, r.dataOwner, r.analyst, r.viewer} {
+		if _, err := c.DCR(ctx, r.id); err != nil {
+			t.Errorf("%s cannot read the clean room: %v", c.Email, err)
+		}
+	}
+	_, err := r.none.DCR(ctx, r.id)
+	wantCode(t, "stranger reads clean room", err, cleanroom.ENOTFOUND)
+	if list, _ := r.none.DCRs(ctx); len(list) != 0 {
+		t.Errorf("stranger's list shows %v", list)
+	}
+	if list, _ := r.viewer.DCRs(ctx); len(list) != 1 {
+		t.Errorf("viewer's list = %v, want the one clean room", list)
+	}
+
+	upload := func(c *client.Client) error {
+		_, err := c.UploadDataset(ctx, client.Upload{DCRID: r.id, Node: "data", Data: strings.NewReader("secret"), Size: 6})
+		return err
+	}
+	wantCode(t, "analyst publishes dataset", upload(r.analyst), cleanroom.EFORBIDDEN)
+	wantCode(t, "owner publishes dataset", upload(r.owner), cleanroom.EFORBIDDEN)
+	wantCode(t, "stranger publishes dataset", upload(r.none), cleanroom.ENOTFOUND)
+	if err := upload(r.dataOwner); err != nil {
+		t.Fatalf("data owner cannot publish: %v", err)
+	}
+	wantCode(t, "analyst removes dataset", r.analyst.RemoveDataset(ctx, r.id, "data"), cleanroom.EFORBIDDEN)
+	wantCode(t, "stranger removes dataset", r.none.RemoveDataset(ctx, r.id, "data"), cleanroom.ENOTFOUND)
+
+	_, err = r.dataOwner.Run(ctx, r.id, "compute")
+	wantCode(t, "data owner runs", err, cleanroom.EFORBIDDEN)
+	_, err = r.viewer.Run(ctx, r.id, "compute")
+	wantCode(t, "viewer runs", err, cleanroom.EFORBIDDEN)
+	_, err = r.none.Run(ctx, r.id, "compute")
+	wantCode(t, "stranger runs", err, cleanroom.ENOTFOUND)
+	_, err = r.dataOwner.Jobs(ctx, r.id, "compute")
+	wantCode(t, "data owner lists jobs", err, cleanroom.EFORBIDDEN)
+
+	job := runJob(t, r.analyst, r.id, "compute")
+	if files := resultFiles(t, r.analyst, job); files["out.txt"] != "secret" {
+		t.Fatalf("analyst's result = %v", files)
+	}
+	for _, c := range []struct {
+		user *client.Client
+		code string
+	}{{r.dataOwner, cleanroom.EFORBIDDEN}, {r.viewer, cleanroom.EFORBIDDEN}, {r.owner, cleanroom.EFORBIDDEN}, {r.none, cleanroom.ENOTFOUND}} {
+		_, err := c.user.Job(ctx, job.ID)
+		wantCode(t, c.user.Email+" reads job", err, c.code)
+		_, err = c.user.Logs(ctx, job.ID)
+		wantCode(t, c.user.Email+" reads logs", err, c.code)
+		_, err = c.user.Result(ctx, job.ID, &bytes.Buffer{})
+		wantCode(t, c.user.Email+" downloads result", err, c.code)
+		wantCode(t, c.user.Email+" cancels job", c.user.Cancel(ctx, job.ID), c.code)
+	}
+	if err := r.dataOwner.RemoveDataset(ctx, r.id, "data"); err != nil {
+		t.Fatalf("data owner cannot remove: %v", err)
+	}
+	// Without its required dataset the computation fails at once, naming the node.
+	_, err = r.analyst.Run(ctx, r.id, "compute")
+	wantCode(t, "run without required dataset", err, cleanroom.ECONFLICT)
+	if err == nil || !strings.Contains(err.Error(), `data node "data" is required but has no dataset`) {
+		t.Errorf("run without dataset: %v", err)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	s := startServer(t, "")
+	alice := s.addUser("alice@example.com")
+	ctx := context.Background()
+	if email, err := alice.Me(ctx); err != nil || email != "alice@example.com" {
+		t.Fatalf("me = %q, %v", email, err)
+	}
+	for name, c := range map[string]*client.Client{
+		"no token":             client.New(s.URL, alice.Email, ""),
+		"wrong token":          client.New(s.URL, alice.Email, "crt_"+strings.Repeat("A", 43)),
+		"someone else's email": client.New(s.URL, "bob@example.com", alice.Token),
+		"no email":             client.New(s.URL, "", alice.Token),
+	} {
+		_, err := c.Me(ctx)
+		wantCode(t, name, err, cleanroom.EUNAUTHORIZED)
+	}
+	// Revoking works while the server runs, and takes effect at once.
+	if out, err := runCmd(binPath, "users", "revoke", "alice@example.com", "--data", s.DataDir); err != nil || !strings.Contains(out, "revoked 1 token") {
+		t.Fatalf("revoke: %q %v", out, err)
+	}
+	_, err := alice.Me(ctx)
+	wantCode(t, "revoked token", err, cleanroom.EUNAUTHORIZED)
+	if out, err := runCmd(binPath, "users", "list", "--data", s.DataDir); err != nil || !strings.Contains(out, "alice@example.com") {
+		t.Fatalf("list: %q %v", out, err)
+	}
+	// Tokens are stored only as hashes.
+	noPlaintextUnder(t, s.DataDir, strings.TrimPrefix(alice.Token, "crt_"))
+}
+
+// A flipped byte in a stored ciphertext makes the job fail with an integrity error.
+func TestTamperedBlobFailsJob(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, `open("/output/out.txt", "w").write(open("/input/data").read())`, false)
+	ds := uploadString(t, r.dataOwner, r.id, "data", strings.Repeat("sensitive row\n", 1000))
+	path := filepath.Join(s.DataDir, "blobs", "datasets", ds.ManifestHash)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("stored ciphertext not where expected: %v", err)
+	}
+	b[len(b)/2] ^= 0x01
+	os.WriteFile(path, b, 0o600)
+	job := runJob(t, r.analyst, r.id, "compute")
+	if job.State != cleanroom.JobFailed || !strings.Contains(job.Error, "integrity check failed for the dataset of node \"data\"") {
+		t.Fatalf("job %s: %q", job.State, job.Error)
+	}
+}
+
+// A server killed during a run restarts with that job failed, not stuck,
+// and the killed job's sandbox does not outlive the server.
+func TestRestartFailsRunningJob(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, "import time\nopen('/tmp/started', 'w')\ntime.sleep(300)\n", false)
+	uploadString(t, r.dataOwner, r.id, "data", "x")
+	ctx := context.Background()
+	job, err := r.analyst.Run(ctx, r.id, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "job to run", func() bool {
+		j, err := r.analyst.Job(ctx, job.ID)
+		return err == nil && j.State == cleanroom.JobRunning
+	})
+	s.kill()
+	waitFor(t, "the killed server's sandbox to end", func() bool { return !processRunning("time.sleep(300)") && !processRunning("/cleanroom/main.py") })
+
+	s2 := startServer(t, s.DataDir)
+	analyst := client.New(s2.URL, r.analyst.Email, r.analyst.Token)
+	j, err := analyst.Job(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != cleanroom.JobFailed || !strings.Contains(j.Error, "server stopped while the job was running") {
+		t.Fatalf("after restart the job is %s: %q", j.State, j.Error)
+	}
+}
+
+// processRunning reports whether any process's command line contains s.
+func processRunning(s string) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCancelRunningJob(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, "import time\ntime.sleep(300)\n", false)
+	uploadString(t, r.dataOwner, r.id, "data", "x")
+	ctx := context.Background()
+	job, err := r.analyst.Run(ctx, r.id, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "job to run", func() bool {
+		j, err := r.analyst.Job(ctx, job.ID)
+		return err == nil && j.State == cleanroom.JobRunning
+	})
+	if err := r.analyst.Cancel(ctx, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	j, err := r.analyst.Wait(ctx, job.ID)
+	if err != nil || j.State != cleanroom.JobCancelled {
+		t.Fatalf("after cancel: %v %v", j, err)
+	}
+	wantCode(t, "cancel an ended job", r.analyst.Cancel(ctx, job.ID), cleanroom.ECONFLICT)
+	waitFor(t, "the cancelled sandbox to end", func() bool { return !processRunning("/cleanroom/main.py") })
+}
+
+// With logs off a failed job says how it ended and that logs are disabled;
+// with logs on error it carries the exception and the logs are readable.
+func TestLogPolicy(t *testing.T) {
+	// The secret comes from the dataset, never from the (public) script.
+	script := "print('row:', open('/input/data').read())\nraise ValueError('boom')\n"
+	ctx := context.Background()
+	t.Run("off", func(t *testing.T) {
+		s := startServer(t, "")
+		r := setupRoles(t, s, script, false)
+		uploadString(t, r.dataOwner, r.id, "data", "secret-value")
+		job := runJob(t, r.analyst, r.id, "compute")
+		if job.State != cleanroom.JobFailed || !strings.Contains(job.Error, "exited with status 1") || !strings.Contains(job.Error, `logs are disabled for node "compute"`) || strings.Contains(job.Error, "boom") {
+			t.Fatalf("job error %q", job.Error)
+		}
+		_, err := r.analyst.Logs(ctx, job.ID)
+		wantCode(t, "logs with policy off", err, cleanroom.EFORBIDDEN)
+		noPlaintextUnder(t, s.DataDir, "secret-value")
+	})
+	t.Run("on error", func(t *testing.T) {
+		s := startServer(t, "")
+		r := setupRoles(t, s, script, true)
+		uploadString(t, r.dataOwner, r.id, "data", "secret-value")
+		job := runJob(t, r.analyst, r.id, "compute")
+		if job.State != cleanroom.JobFailed || !strings.Contains(job.Error, "ValueError: boom") {
+			t.Fatalf("job error %q", job.Error)
+		}
+		logs, err := r.analyst.Logs(ctx, job.ID)
+		if err != nil || !strings.Contains(logs, "Traceback") || !strings.Contains(logs, "row: secret-value") {
+			t.Fatalf("logs %q, %v", logs, err)
+		}
+		noPlaintextUnder(t, s.DataDir, "secret-value") // stored encrypted
+	})
+}
+
+// An upload cut short leaves nothing that can be published.
+func TestInterruptedUploadLeavesNothing(t *testing.T) {
+	s := startServer(t, "")
+	alice := s.addUser("alice@example.com")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /api/v1/blobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nX-Cleanroom-Email: %s\r\nContent-Length: 1000000\r\n\r\n", alice.Token, alice.Email)
+	conn.Write(bytes.Repeat([]byte("c"), 5000))
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+	time.Sleep(200 * time.Millisecond)
+	filepath.WalkDir(filepath.Join(s.DataDir, "blobs"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			t.Errorf("interrupted upload left %s", path)
+		}
+		return nil
+	})
+}
+
+func TestDefinitionErrorsOverHTTP(t *testing.T) {
+	s := startServer(t, "")
+	alice := s.addUser("alice@example.com")
+	post := func(body string) (int, string) {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/dcrs", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		req.Header.Set("X-Cleanroom-Email", alice.Email)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		buf.ReadFrom(resp.Body)
+		return resp.StatusCode, buf.String()
+	}
+	status, body := post(`{"name":"x","owner":"alice@example.com","nodes":[{"name":"c","kind":"python","script":"x","dependencies":["ghost"]}],"participants":[]}`)
+	if status != 400 || !strings.Contains(body, `"code":"invalid"`) || !strings.Contains(body, `node \"c\": unknown dependency \"ghost\"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	status, body = post(`{"name":"x","owner":"bob@example.com","nodes":[{"name":"d","kind":"raw"}],"participants":[]}`)
+	if status != 403 || !strings.Contains(body, `"code":"forbidden"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	status, body = post(`{"name":"x","owner":"alice@example.com","nodes":[{"name":"c","kind":"python","script":"` + strings.Repeat("x", 5<<20) + `"}],"participants":[]}`)
+	if status != 413 || !strings.Contains(body, `"code":"too_large"`) {
+		t.Fatalf("%d %.200s", status, body)
+	}
+}
+
+// runCmd runs a command and returns its stdout.
+func runCmd(name string, args ...string) (string, error) {
+	out, err := osexec.Command(name, args...).Output()
+	return string(out), err
+}

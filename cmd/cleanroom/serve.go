@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom/blob/fs"
+	"github.com/cleanroom-dev/cleanroom/enclave"
+	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
+	"github.com/cleanroom-dev/cleanroom/sandbox"
+	"github.com/cleanroom-dev/cleanroom/sqlite"
+)
+
+// Files of the data directory.
+const (
+	dbFile         = "cleanroom.db"
+	blobDir        = "blobs"
+	enclaveKeyFile = "enclave.key"
+)
+
+func defaultDataDir() string {
+	if d := os.Getenv("CLEANROOM_DATA"); d != "" {
+		return d
+	}
+	return "cleanroom-data"
+}
+
+// ServeConfig is what `cleanroom serve` is configured with.
+type ServeConfig struct {
+	Addr        string
+	DataDir     string
+	ScratchDir  string
+	Concurrency int
+	JobTimeout  time.Duration
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c ServeConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT; port 0 picks a free one)")
+	fs.StringVar(&c.DataDir, "data", defaultDataDir(), "data directory: database, encrypted blobs, enclave key (created if missing; env CLEANROOM_DATA)")
+	fs.StringVar(&c.ScratchDir, "scratch", os.TempDir(), "directory for the decrypted inputs of running jobs, removed after each job")
+	fs.IntVar(&c.Concurrency, "jobs", runtime.NumCPU(), "how many jobs run at once")
+	fs.DurationVar(&c.JobTimeout, "job-timeout", 10*time.Minute, "wall-time limit of one computation (a Go duration such as 5s or 10m)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	} else if fs.NArg() > 0 {
+		return usageError("serve takes no arguments")
+	}
+	m, err := openServer(c, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(stdout, "cleanroom server listening on %s (data in %s)\n", m.HTTP.URL(), c.DataDir)
+	fmt.Fprintf(stdout, "create a user and its API token with:\n  %s users add you@example.com --data %s\n", os.Args[0], c.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "shutting down")
+	return nil
+}
+
+// Main is a running server: the pieces wired together.
+type Main struct {
+	DB      *sqlite.DB
+	Blobs   *fs.Store
+	Enclave *enclave.Enclave
+	HTTP    *cleanhttp.Server
+}
+
+func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, hintError(fmt.Sprintf("create data directory: %v", err), "pass a writable --data directory")
+	}
+	m := &Main{}
+	m.DB = sqlite.NewDB(filepath.Join(c.DataDir, dbFile))
+	if err := m.DB.Open(); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	m.Blobs = fs.NewStore(filepath.Join(c.DataDir, blobDir))
+	if err := m.Blobs.Init(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	key, err := enclave.LoadOrCreateKey(filepath.Join(c.DataDir, enclaveKeyFile))
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	e := enclave.NewEnclave(key)
+	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, sandbox.NewBubblewrap(), logger
+	e.ScratchDir, e.JobTimeout = c.ScratchDir, c.JobTimeout
+	if c.Concurrency > 0 {
+		e.Concurrency = c.Concurrency
+	}
+	if err := e.Open(); err != nil {
+		m.Close()
+		return nil, err
+	}
+	m.Enclave = e
+	s := cleanhttp.NewServer()
+	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
+	if err := s.Open(); err != nil {
+		m.Close()
+		return nil, hintError(fmt.Sprintf("listen on %s: %v", c.Addr, err), "pick another --addr, or stop what uses that port")
+	}
+	m.HTTP = s
+	return m, nil
+}
+
+// Close stops the server: first the API, then the jobs, then storage.
+func (m *Main) Close() error {
+	if m.HTTP != nil {
+		m.HTTP.Close()
+	}
+	if m.Enclave != nil {
+		m.Enclave.Close()
+	}
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}

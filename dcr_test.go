@@ -1,0 +1,180 @@
+package cleanroom_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// uppercase is the seed's "Secure Uppercase" clean room.
+func uppercase() *cleanroom.Definition {
+	return &cleanroom.Definition{
+		Name:  "Secure Uppercase",
+		Owner: "owner@example.com",
+		Nodes: []cleanroom.Node{
+			{Name: "input_data_node", Kind: cleanroom.NodeRaw, IsRequired: true},
+			{Name: "uppercase_text_node", Kind: cleanroom.NodePython, Script: "print(1)\n", Dependencies: []string{"input_data_node"}},
+		},
+		Participants: []cleanroom.Participant{
+			{Email: "owner@example.com", DataOwnerOf: []string{"input_data_node"}, AnalystOf: []string{"uppercase_text_node"}},
+		},
+	}
+}
+
+func TestValidateAcceptsSeedExample(t *testing.T) {
+	if err := uppercase().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Every mistake the issue lists gets an EINVALID error naming its node or participant.
+func TestValidateMistakes(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(d *cleanroom.Definition)
+		want   string
+	}{
+		{"duplicate node", func(d *cleanroom.Definition) {
+			d.Nodes = append(d.Nodes, cleanroom.Node{Name: "input_data_node", Kind: cleanroom.NodeRaw})
+		}, `node "input_data_node": duplicate name`},
+		{"invalid name", func(d *cleanroom.Definition) { d.Nodes[0].Name = "../etc" }, `node "../etc": invalid name`},
+		{"empty name", func(d *cleanroom.Definition) { d.Nodes[0].Name = "" }, `node "": invalid name`},
+		{"reserved name", func(d *cleanroom.Definition) { d.Nodes[0].Name = "code" }, `node "code": the name is reserved`},
+		{"unknown dependency", func(d *cleanroom.Definition) { d.Nodes[1].Dependencies = []string{"nope"} }, `node "uppercase_text_node": unknown dependency "nope"`},
+		{"self dependency", func(d *cleanroom.Definition) { d.Nodes[1].Dependencies = []string{"uppercase_text_node"} }, `node "uppercase_text_node": depends on itself`},
+		{"cycle", func(d *cleanroom.Definition) {
+			d.Nodes = append(d.Nodes,
+				cleanroom.Node{Name: "a", Kind: cleanroom.NodePython, Script: "x", Dependencies: []string{"b"}},
+				cleanroom.Node{Name: "b", Kind: cleanroom.NodePython, Script: "x", Dependencies: []string{"a"}})
+		}, "dependency cycle: a -> b -> a"},
+		{"data_owner_of compute", func(d *cleanroom.Definition) {
+			d.Participants[0].DataOwnerOf = []string{"uppercase_text_node"}
+		}, `participant "owner@example.com": data_owner_of names compute node "uppercase_text_node"`},
+		{"analyst_of data", func(d *cleanroom.Definition) { d.Participants[0].AnalystOf = []string{"input_data_node"} }, `participant "owner@example.com": analyst_of names data node "input_data_node"`},
+		{"unknown node in permission", func(d *cleanroom.Definition) { d.Participants[0].AnalystOf = []string{"ghost"} }, `participant "owner@example.com": analyst_of names unknown node "ghost"`},
+		{"unknown node in data permission", func(d *cleanroom.Definition) { d.Participants[0].DataOwnerOf = []string{"ghost"} }, `data_owner_of names unknown node "ghost"`},
+		{"empty script", func(d *cleanroom.Definition) { d.Nodes[1].Script = "  \n" }, `node "uppercase_text_node": script is empty`},
+		{"bad participant email", func(d *cleanroom.Definition) { d.Participants[0].Email = "not-an-email" }, `participant "not-an-email": not an email address`},
+		{"duplicate participant", func(d *cleanroom.Definition) {
+			d.Participants = append(d.Participants, cleanroom.Participant{Email: "OWNER@example.com"})
+		}, `participant "OWNER@example.com": listed twice`},
+		{"unknown kind", func(d *cleanroom.Definition) { d.Nodes[0].Kind = "csv" }, `node "input_data_node": unknown kind "csv"`},
+		{"script on data node", func(d *cleanroom.Definition) { d.Nodes[0].Script = "x" }, `node "input_data_node": a raw data node has no script`},
+		{"duplicate static file", func(d *cleanroom.Definition) {
+			d.Nodes[1].Files = []cleanroom.File{{Name: "a.txt"}, {Name: "a.txt"}}
+		}, `node "uppercase_text_node": static file "a.txt" listed twice`},
+		{"bad static file name", func(d *cleanroom.Definition) { d.Nodes[1].Files = []cleanroom.File{{Name: "../x"}} }, `static file "../x": invalid name`},
+		{"no name", func(d *cleanroom.Definition) { d.Name = "" }, "name is empty"},
+		{"bad owner", func(d *cleanroom.Definition) { d.Owner = "x" }, `owner "x" is not an email address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := uppercase()
+			tt.change(d)
+			err := d.Validate()
+			if cleanroom.ErrorCode(err) != cleanroom.EINVALID {
+				t.Fatalf("code = %q (%v), want invalid", cleanroom.ErrorCode(err), err)
+			}
+			if !strings.Contains(cleanroom.ErrorMessage(err), tt.want) {
+				t.Fatalf("message %q does not contain %q", cleanroom.ErrorMessage(err), tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	d := uppercase()
+	d.Nodes[1].Script = ""
+	d.Participants[0].AnalystOf = []string{"ghost"}
+	msg := cleanroom.ErrorMessage(d.Validate())
+	if !strings.Contains(msg, "2 problems") || !strings.Contains(msg, "script is empty") || !strings.Contains(msg, `"ghost"`) {
+		t.Fatalf("got %q", msg)
+	}
+}
+
+func TestParseDefinitionRefusesUnknownFieldsAndOversize(t *testing.T) {
+	_, err := cleanroom.ParseDefinition([]byte(`{"name":"x","owner":"a@b.c","nodes":[],"participants":[],"colour":"red"}`))
+	if cleanroom.ErrorCode(err) != cleanroom.EINVALID || !strings.Contains(err.Error(), `unknown field "colour"`) {
+		t.Fatalf("unknown field: %v", err)
+	}
+	big := uppercase()
+	big.Nodes[1].Script = strings.Repeat("x", cleanroom.MaxDefinitionSize)
+	b, _ := json.Marshal(big)
+	_, err = cleanroom.ParseDefinition(b)
+	if cleanroom.ErrorCode(err) != cleanroom.ETOOLARGE || !strings.Contains(err.Error(), "the limit is 4 MiB") {
+		t.Fatalf("oversize: %v", err)
+	}
+}
+
+// The id is the hash of the canonical bytes: key order and whitespace of
+// the input do not change it, any change of content does.
+func TestCanonicalID(t *testing.T) {
+	a, err := cleanroom.ParseDefinition([]byte(`{"participants":[{"email":"owner@example.com","analyst_of":["c"]}], "owner":"owner@example.com","name":"n <&>",
+		"nodes":[{"kind":"python","name":"c","script":"print('<é>')"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := a.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"n <&>","nodes":[{"kind":"python","name":"c","script":"print('<é>')"}],"owner":"owner@example.com","participants":[{"analyst_of":["c"],"email":"owner@example.com"}]}`
+	if string(canon) != want {
+		t.Fatalf("canonical:\n got %s\nwant %s", canon, want)
+	}
+	b, err := cleanroom.ParseDefinition(canon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon2, _ := b.Canonical()
+	if cleanroom.DefinitionID(canon) != cleanroom.DefinitionID(canon2) {
+		t.Fatal("re-parsing canonical bytes changed the id")
+	}
+	b.Nodes[0].Script += " "
+	canon3, _ := b.Canonical()
+	if cleanroom.DefinitionID(canon) == cleanroom.DefinitionID(canon3) {
+		t.Fatal("a changed script kept the id")
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	d := uppercase()
+	d.Participants = append(d.Participants, cleanroom.Participant{Email: "viewer@example.com"})
+	if !d.CanRead("Viewer@Example.com") || d.CanRead("stranger@example.com") {
+		t.Fatal("CanRead wrong")
+	}
+	if d.IsDataOwner("viewer@example.com", "input_data_node") || !d.IsDataOwner("owner@example.com", "input_data_node") {
+		t.Fatal("IsDataOwner wrong")
+	}
+	if d.IsAnalyst("viewer@example.com", "uppercase_text_node") || !d.IsAnalyst("owner@example.com", "uppercase_text_node") {
+		t.Fatal("IsAnalyst wrong")
+	}
+}
+
+func TestPlanOrdersDependenciesFirst(t *testing.T) {
+	d := uppercase()
+	d.Nodes = append(d.Nodes,
+		cleanroom.Node{Name: "second", Kind: cleanroom.NodePython, Script: "x", Dependencies: []string{"uppercase_text_node", "input_data_node"}},
+		cleanroom.Node{Name: "unrelated", Kind: cleanroom.NodePython, Script: "x"})
+	compute, data, err := d.Plan("second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range compute {
+		names = append(names, n.Name)
+	}
+	if strings.Join(names, ",") != "uppercase_text_node,second" || len(data) != 1 || data[0].Name != "input_data_node" {
+		t.Fatalf("plan = %v, data = %v", names, data)
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 512 << 20: "512 MiB", 1536: "1.5 KiB", 4 << 30: "4 GiB"} {
+		if got := cleanroom.FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

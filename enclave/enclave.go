@@ -1,0 +1,175 @@
+// Package enclave is the only part of cleanroom that holds plaintext: it
+// unwraps dataset keys, decrypts inputs into the sandbox, runs the
+// computations, and encrypts their results before they reach storage.
+package enclave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/crypt"
+	"github.com/cleanroom-dev/cleanroom/sandbox"
+)
+
+// Enclave runs jobs. NewEnclave sets defaults; exported fields configure it
+// before Open.
+type Enclave struct {
+	Store   cleanroom.Store
+	Blobs   cleanroom.BlobStore
+	Sandbox sandbox.Runner
+
+	Concurrency int           // jobs run at once; default: number of cores
+	ScratchDir  string        // where decrypted inputs live during a run; default: os.TempDir()
+	Python      string        // interpreter inside the sandbox
+	JobTimeout  time.Duration // wall time of one computation
+	MaxLogSize  int           // bytes of stdout+stderr kept per job (the tail)
+	Logger      *slog.Logger
+	Now         func() time.Time
+
+	key    *crypt.PrivateKey
+	wake   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc
+}
+
+// NewEnclave returns an enclave holding key.
+func NewEnclave(key *crypt.PrivateKey) *Enclave {
+	return &Enclave{
+		Concurrency: runtime.NumCPU(),
+		Python:      "/usr/bin/python3",
+		JobTimeout:  10 * time.Minute,
+		MaxLogSize:  1 << 20,
+		Logger:      slog.Default(),
+		Now:         time.Now,
+		key:         key,
+		wake:        make(chan struct{}, 1),
+		running:     map[string]context.CancelCauseFunc{},
+	}
+}
+
+// Attestation returns the enclave's attestation document.
+func (e *Enclave) Attestation() cleanroom.Attestation {
+	return cleanroom.Attestation{Platform: "software", PublicKey: e.key.PublicKey(), KEM: 0x0020, KDF: 0x0001, AEAD: 0x0001}
+}
+
+// CheckDatasetKey verifies that sealed is a dataset key sealed to this
+// enclave for exactly this clean room, node and ciphertext, so a mistake
+// is refused when the dataset is published, not when a job runs.
+func (e *Enclave) CheckDatasetKey(dcrID, node, manifestHash string, sealed []byte) error {
+	if _, err := e.key.OpenDatasetKey(dcrID, node, manifestHash, sealed); err != nil {
+		return cleanroom.Errorf(cleanroom.EINVALID, "the sealed dataset key does not open for node %q: it was sealed to another enclave key or for another clean room, node or file; seal it again for this upload", node)
+	}
+	return nil
+}
+
+// Open marks jobs left running by a previous server as failed and starts
+// the workers.
+func (e *Enclave) Open() error {
+	n, err := e.Store.FailRunningJobs(context.Background(), "the server stopped while the job was running; run it again", e.Now())
+	if err != nil {
+		return fmt.Errorf("fail interrupted jobs: %w", err)
+	} else if n > 0 {
+		e.Logger.Warn("marked jobs interrupted by the last shutdown as failed", "jobs", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	for i := 0; i < max(e.Concurrency, 1); i++ {
+		e.wg.Add(1)
+		go e.work(ctx)
+	}
+	return nil
+}
+
+// Close stops the workers; jobs still running are cancelled and recorded as failed.
+func (e *Enclave) Close() error {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+// Notify tells the workers that a job was queued.
+func (e *Enclave) Notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+var errCancelled = errors.New("cancelled by the analyst")
+
+// Cancel ends a queued or running job. Returns ECONFLICT if it has already ended.
+func (e *Enclave) Cancel(ctx context.Context, job *cleanroom.Job) error {
+	e.mu.Lock()
+	stop := e.running[job.ID]
+	e.mu.Unlock()
+	if stop != nil {
+		stop(errCancelled)
+		return nil
+	}
+	return e.Store.FinishJob(ctx, job.ID, cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "cancelled before it started"}, e.Now())
+}
+
+func (e *Enclave) work(ctx context.Context) {
+	defer e.wg.Done()
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		job, err := e.Store.ClaimJob(ctx, e.Now())
+		if err == nil {
+			e.runJob(ctx, job)
+			continue
+		} else if cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND && ctx.Err() == nil {
+			e.Logger.Error("claim job", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// OpenResult returns the plaintext zip of a succeeded job, decrypted as it is read.
+func (e *Enclave) OpenResult(ctx context.Context, job *cleanroom.Job) (io.ReadCloser, error) {
+	return e.openSealed(ctx, job, cleanroom.JobResultKey(job.ID), crypt.ResultAD(job.ID))
+}
+
+// OpenLogs returns the plaintext logs of a job, where its policy kept them.
+func (e *Enclave) OpenLogs(ctx context.Context, job *cleanroom.Job) (io.ReadCloser, error) {
+	return e.openSealed(ctx, job, cleanroom.JobLogsKey(job.ID), crypt.LogsAD(job.ID))
+}
+
+func (e *Enclave) openSealed(ctx context.Context, job *cleanroom.Job, blobKey string, ad []byte) (io.ReadCloser, error) {
+	key, err := e.key.Open(crypt.ResultKeyInfo(job.ID), job.SealedKey)
+	if err != nil {
+		return nil, fmt.Errorf("unseal result key of job %s: %w", job.ID, err)
+	}
+	rc, err := e.Blobs.Open(ctx, blobKey)
+	if err != nil {
+		return nil, err
+	}
+	r, err := crypt.NewDecryptReader(rc, key, ad)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return readCloser{r, rc}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}

@@ -1,0 +1,5 @@
+package enclave
+
+import "syscall"
+
+const noFollow = syscall.O_NOFOLLOW

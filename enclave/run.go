@@ -1,0 +1,323 @@
+package enclave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/crypt"
+	"github.com/cleanroom-dev/cleanroom/sandbox"
+)
+
+// scriptPath is where a computation's main script appears in the sandbox,
+// beside (not inside) /input so that /input holds only what the contract says.
+const scriptPath = "/cleanroom/main.py"
+
+// jobFailure is a failure to report to the analyst as the job's error.
+type jobFailure struct{ msg string }
+
+func (f *jobFailure) Error() string { return f.msg }
+
+func failf(format string, args ...any) error { return &jobFailure{fmt.Sprintf(format, args...)} }
+
+// runJob runs one claimed job to its end and records the outcome. Every
+// plaintext byte it makes lives under one scratch directory that is removed
+// before it returns, whatever happened.
+func (e *Enclave) runJob(parent context.Context, job *cleanroom.Job) {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	e.mu.Lock()
+	e.running[job.ID] = stop
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, job.ID)
+		e.mu.Unlock()
+	}()
+
+	update := e.execute(ctx, job)
+	if cause := context.Cause(ctx); errors.Is(cause, errCancelled) {
+		update = cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "cancelled while running"}
+	} else if parent.Err() != nil {
+		update = cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "the server stopped while the job was running; run it again"}
+	}
+	// Record the outcome even when the server is shutting down.
+	if err := e.Store.FinishJob(context.WithoutCancel(ctx), job.ID, update, e.Now()); err != nil {
+		e.Logger.Error("record job outcome", "job", job.ID, "err", err)
+	}
+	e.Logger.Info("job ended", "job", job.ID, "dcr", job.DCRID, "node", job.Node, "state", update.State)
+}
+
+func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.JobUpdate {
+	failed := func(err error) cleanroom.JobUpdate {
+		var f *jobFailure
+		if errors.As(err, &f) {
+			return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: f.msg}
+		}
+		e.Logger.Error("job failed inside the enclave", "job", job.ID, "err", err)
+		return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "internal error in the enclave; the server log has the details"}
+	}
+
+	dcr, err := e.Store.FindDCR(ctx, job.DCRID)
+	if err != nil {
+		return failed(err)
+	}
+	compute, data, err := dcr.Definition.Plan(job.Node)
+	if err != nil {
+		return failed(failf("%s", cleanroom.ErrorMessage(err)))
+	}
+
+	scratch, err := os.MkdirTemp(e.ScratchDir, "cleanroom-job-")
+	if err != nil {
+		return failed(err)
+	}
+	defer os.RemoveAll(scratch)
+	w := workspace{dir: scratch}
+	for _, sub := range []string{"data", "input", "output", "script"} {
+		if err := os.Mkdir(filepath.Join(scratch, sub), 0o700); err != nil {
+			return failed(err)
+		}
+	}
+
+	for _, n := range data {
+		if err := e.decryptDataset(ctx, dcr.ID, n, w.dataPath(n.Name)); err != nil {
+			return failed(err)
+		}
+	}
+
+	var logs *tailBuffer
+	var res sandbox.Result
+	for _, n := range compute {
+		logs = newTailBuffer(e.MaxLogSize)
+		res, err = e.runNode(ctx, w, dcr.Definition, n, logs)
+		if err != nil {
+			return failed(err)
+		}
+		if ctx.Err() != nil {
+			return failed(ctx.Err())
+		}
+		if res.Err() != nil && n.Name != job.Node {
+			// Upstream logs belong to that node's analysts, not this one's.
+			return failed(failf("computation %q, which %q depends on, failed: %v", n.Name, job.Node, res.Err()))
+		}
+	}
+	target := dcr.Definition.Node(job.Node)
+	return e.seal(ctx, job, target, w, res, logs)
+}
+
+// decryptDataset writes the plaintext of a data node's dataset to dst; a
+// data node without a dataset is an empty file unless it is required.
+func (e *Enclave) decryptDataset(ctx context.Context, dcrID string, n *cleanroom.Node, dst string) error {
+	ds, err := e.Store.FindDataset(ctx, dcrID, n.Name)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		if n.IsRequired {
+			return failf("data node %q is required but has no dataset; its data owner must publish one first", n.Name)
+		}
+		return os.WriteFile(dst, nil, 0o600)
+	} else if err != nil {
+		return err
+	}
+	key, err := e.key.OpenDatasetKey(dcrID, n.Name, ds.ManifestHash, ds.SealedKey)
+	if err != nil {
+		return failf("the dataset key of node %q does not open for this clean room, node and file; its data owner must publish the dataset again", n.Name)
+	}
+	rc, err := e.Blobs.Open(ctx, cleanroom.BlobKey(ds.ManifestHash))
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		return failf("the dataset of node %q is missing from storage; its data owner must upload it again", n.Name)
+	} else if err != nil {
+		return err
+	}
+	defer rc.Close()
+	pr, err := crypt.NewDecryptReader(rc, key, crypt.DatasetAD)
+	if err == nil {
+		err = writeFile(dst, pr)
+	}
+	if errors.Is(err, crypt.ErrIntegrity) {
+		return failf("integrity check failed for the dataset of node %q: the stored ciphertext was modified or truncated; its data owner must upload it again", n.Name)
+	}
+	return err
+}
+
+func writeFile(dst string, r io.Reader) error {
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// runNode lays out /input for one computation and runs its script.
+func (e *Enclave) runNode(ctx context.Context, w workspace, d *cleanroom.Definition, n *cleanroom.Node, logs io.Writer) (sandbox.Result, error) {
+	input := w.inputPath(n.Name)
+	if err := os.MkdirAll(filepath.Join(input, "code"), 0o700); err != nil {
+		return sandbox.Result{}, err
+	}
+	for _, dep := range n.Dependencies {
+		src := w.dataPath(dep)
+		if d.Node(dep).Kind.IsCompute() {
+			src = w.outputPath(dep)
+		}
+		if err := linkTree(src, filepath.Join(input, dep)); err != nil {
+			return sandbox.Result{}, err
+		}
+	}
+	for _, f := range n.Files {
+		if err := os.WriteFile(filepath.Join(input, "code", f.Name), []byte(f.Content), 0o600); err != nil {
+			return sandbox.Result{}, err
+		}
+	}
+	script := w.scriptPath(n.Name)
+	if err := os.WriteFile(script, []byte(n.Script), 0o600); err != nil {
+		return sandbox.Result{}, err
+	}
+	output := w.outputPath(n.Name)
+	if err := os.Mkdir(output, 0o700); err != nil {
+		return sandbox.Result{}, err
+	}
+	return e.Sandbox.Run(ctx, sandbox.Spec{
+		Command: []string{e.Python, scriptPath},
+		Mounts: []sandbox.Mount{
+			{Host: input, Sandbox: "/input"},
+			{Host: output, Sandbox: "/output", Writable: true},
+			{Host: script, Sandbox: scriptPath},
+		},
+		Stdout:  logs,
+		Stderr:  logs,
+		Timeout: e.JobTimeout,
+	})
+}
+
+// seal stores the outcome of the target computation: its zip and, as the
+// node's log policy allows, its logs, both encrypted under a fresh key
+// sealed to the enclave.
+func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w workspace, res sandbox.Result, logs *tailBuffer) cleanroom.JobUpdate {
+	runErr := res.Err()
+	keepLogs := (runErr == nil && n.EnableLogsOnSuccess) || (runErr != nil && n.EnableLogsOnError)
+	u := cleanroom.JobUpdate{State: cleanroom.JobSucceeded}
+	if runErr != nil {
+		u.State = cleanroom.JobFailed
+		if keepLogs {
+			u.Error = runErr.Error()
+			if last := logs.LastLine(); last != "" {
+				u.Error += ": " + last
+			}
+		} else {
+			u.Error = fmt.Sprintf("%v; logs are disabled for node %q (enable_logs_on_error is off)", runErr, n.Name)
+		}
+	}
+
+	fail := func(err error) cleanroom.JobUpdate {
+		e.Logger.Error("store job outcome", "job", job.ID, "err", err)
+		return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "internal error while storing the result; the server log has the details"}
+	}
+	if runErr != nil && !keepLogs {
+		return u
+	}
+	key, err := crypt.NewKey()
+	if err != nil {
+		return fail(err)
+	}
+	if u.SealedKey, err = crypt.Seal(e.key.PublicKey(), crypt.ResultKeyInfo(job.ID), key); err != nil {
+		return fail(err)
+	}
+	if keepLogs {
+		if err := e.storeEncrypted(ctx, cleanroom.JobLogsKey(job.ID), key, crypt.LogsAD(job.ID), func(w io.Writer) error {
+			_, err := w.Write(logs.Bytes())
+			return err
+		}); err != nil {
+			return fail(err)
+		}
+		u.HasLogs = true
+	}
+	if runErr != nil {
+		return u
+	}
+	var size int64
+	err = e.storeEncrypted(ctx, cleanroom.JobResultKey(job.ID), key, crypt.ResultAD(job.ID), func(dst io.Writer) error {
+		var err error
+		size, u.Warnings, err = writeZip(dst, w.outputPath(n.Name))
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	u.ResultSize = size
+	return u
+}
+
+func (e *Enclave) storeEncrypted(ctx context.Context, blobKey string, key, ad []byte, write func(io.Writer) error) error {
+	bw, err := e.Blobs.Create(ctx)
+	if err != nil {
+		return err
+	}
+	defer bw.Abort()
+	ew, err := crypt.NewEncryptWriter(bw, key, ad)
+	if err != nil {
+		return err
+	}
+	if err := write(ew); err != nil {
+		return err
+	}
+	if err := ew.Close(); err != nil {
+		return err
+	}
+	return bw.Commit(blobKey)
+}
+
+// workspace names the paths of one job's scratch directory.
+type workspace struct{ dir string }
+
+func (w workspace) dataPath(node string) string   { return filepath.Join(w.dir, "data", node) }
+func (w workspace) inputPath(node string) string  { return filepath.Join(w.dir, "input", node) }
+func (w workspace) outputPath(node string) string { return filepath.Join(w.dir, "output", node) }
+func (w workspace) scriptPath(node string) string { return filepath.Join(w.dir, "script", node+".py") }
+
+// tailBuffer keeps the last max bytes written to it: a traceback is at the end.
+type tailBuffer struct {
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	// Trim only when twice over, so a flood of small writes costs amortized O(1) each.
+	if len(t.buf) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+		t.truncated = true
+	}
+	return len(p), nil
+}
+
+// Bytes returns the kept logs, marked when their beginning was cut.
+func (t *tailBuffer) Bytes() []byte {
+	b := t.buf
+	if len(b) > t.max {
+		b, t.truncated = b[len(b)-t.max:], true
+	}
+	if t.truncated {
+		return append([]byte(fmt.Sprintf("[logs truncated: only the last %s are kept]\n", cleanroom.FormatBytes(int64(t.max)))), b...)
+	}
+	return b
+}
+
+// LastLine returns the last non-empty line, where Python puts the exception.
+func (t *tailBuffer) LastLine() string {
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if len(last) > 500 {
+		last = last[:500] + "..."
+	}
+	return last
+}

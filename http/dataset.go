@@ -1,0 +1,113 @@
+package http
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"regexp"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// handleUploadBlob stores a ciphertext streamed in the request body, in
+// constant memory, and names it by its SHA-256 (the manifest hash). If the
+// body ends early the upload is discarded: nothing half-written is visible.
+func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
+	bw, err := s.Blobs.Create(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer bw.Abort()
+	h := sha256.New()
+	n, err := io.CopyBuffer(io.MultiWriter(bw, h), r.Body, make([]byte, 256<<10))
+	if err != nil {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted after %s; nothing was stored, upload again", cleanroom.FormatBytes(n)))
+		return
+	}
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "upload ended after %d of %d bytes; nothing was stored, upload again", n, r.ContentLength))
+		return
+	}
+	blob := &cleanroom.Blob{Hash: hex.EncodeToString(h.Sum(nil)), Size: n, UploadedBy: cleanroom.UserFromContext(r.Context()), UploadedAt: s.Now().UTC()}
+	if err := bw.Commit(cleanroom.BlobKey(blob.Hash)); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := s.Store.CreateBlob(r.Context(), blob); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, blob)
+}
+
+var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// dataNodeForOwner returns the clean room and data node of the path if the
+// caller is its data owner.
+func (s *Server) dataNodeForOwner(r *http.Request) (*cleanroom.DCR, *cleanroom.Node, error) {
+	dcr, err := s.readableDCR(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := nodeOf(dcr, r.PathValue("node"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !n.Kind.IsData() {
+		return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "node %q is a compute node; datasets go to data nodes", n.Name)
+	}
+	if !dcr.Definition.IsDataOwner(cleanroom.UserFromContext(r.Context()), n.Name) {
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not a data owner of node %q", n.Name)
+	}
+	return dcr, n, nil
+}
+
+func (s *Server) handlePublishDataset(w http.ResponseWriter, r *http.Request) {
+	dcr, n, err := s.dataNodeForOwner(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req cleanroom.PublishDatasetRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !hashRE.MatchString(req.ManifestHash) {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "manifest_hash must be 64 lowercase hex digits (the SHA-256 of the uploaded ciphertext)"))
+		return
+	}
+	blob, err := s.Store.FindBlob(r.Context(), req.ManifestHash)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "no uploaded file has manifest hash %s; upload it first (POST /api/v1/blobs)", req.ManifestHash))
+		return
+	} else if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := s.Enclave.CheckDatasetKey(dcr.ID, n.Name, blob.Hash, req.SealedKey); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	ds := &cleanroom.Dataset{DCRID: dcr.ID, Node: n.Name, ManifestHash: blob.Hash, Size: blob.Size, SealedKey: req.SealedKey, PublishedBy: cleanroom.UserFromContext(r.Context()), PublishedAt: s.Now().UTC()}
+	if err := s.Store.PutDataset(r.Context(), ds); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+func (s *Server) handleRemoveDataset(w http.ResponseWriter, r *http.Request) {
+	dcr, n, err := s.dataNodeForOwner(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := s.Store.DeleteDataset(r.Context(), dcr.ID, n.Name); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,194 @@
+package http
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// computeNodeForAnalyst returns the clean room and compute node of the path
+// if the caller is its analyst.
+func (s *Server) computeNodeForAnalyst(r *http.Request) (*cleanroom.DCR, *cleanroom.Node, error) {
+	dcr, err := s.readableDCR(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := nodeOf(dcr, r.PathValue("node"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !n.Kind.IsCompute() {
+		return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "node %q is a data node; only compute nodes run", n.Name)
+	}
+	if !dcr.Definition.IsAnalyst(cleanroom.UserFromContext(r.Context()), n.Name) {
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not an analyst of node %q", n.Name)
+	}
+	return dcr, n, nil
+}
+
+func (s *Server) handleRunJob(w http.ResponseWriter, r *http.Request) {
+	dcr, n, err := s.computeNodeForAnalyst(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	// A missing required dataset fails the run at once, not after queueing.
+	_, data, err := dcr.Definition.Plan(n.Name)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	for _, d := range data {
+		if !d.IsRequired {
+			continue
+		}
+		if _, err := s.Store.FindDataset(r.Context(), dcr.ID, d.Name); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "data node %q is required but has no dataset; its data owner must publish one first", d.Name))
+			return
+		} else if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	job := &cleanroom.Job{ID: cleanroom.NewID(), DCRID: dcr.ID, Node: n.Name, CreatedBy: cleanroom.UserFromContext(r.Context()), State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
+	if err := s.Store.CreateJob(r.Context(), job); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.Enclave.Notify()
+	writeJSON(w, http.StatusAccepted, job)
+}
+
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
+	dcr, n, err := s.computeNodeForAnalyst(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	jobs, err := s.Store.ListJobs(r.Context(), dcr.ID, n.Name)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if jobs == nil {
+		jobs = []*cleanroom.Job{}
+	}
+	writeJSON(w, http.StatusOK, jobs)
+}
+
+// visibleJob returns the job of the path if the caller is an analyst of its
+// node. Participants without that right get EFORBIDDEN; strangers ENOTFOUND.
+func (s *Server) visibleJob(r *http.Request) (*cleanroom.Job, *cleanroom.Node, error) {
+	notFound := cleanroom.Errorf(cleanroom.ENOTFOUND, "job %s not found", r.PathValue("id"))
+	job, err := s.Store.FindJob(r.Context(), r.PathValue("id"))
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		return nil, nil, notFound
+	} else if err != nil {
+		return nil, nil, err
+	}
+	dcr, err := s.Store.FindDCR(r.Context(), job.DCRID)
+	if err != nil {
+		return nil, nil, err
+	}
+	email := cleanroom.UserFromContext(r.Context())
+	if !dcr.Definition.CanRead(email) {
+		return nil, nil, notFound
+	}
+	if !dcr.Definition.IsAnalyst(email, job.Node) {
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not an analyst of node %q", job.Node)
+	}
+	return job, dcr.Definition.Node(job.Node), nil
+}
+
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
+	job, _, err := s.visibleJob(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, job)
+}
+
+func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
+	job, _, err := s.visibleJob(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if job.State.Done() {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "job has already ended (%s)", job.State))
+		return
+	}
+	if err := s.Enclave.Cancel(r.Context(), job); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
+	job, n, err := s.visibleJob(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !job.HasLogs {
+		s.Error(w, r, noLogsError(job, n))
+		return
+	}
+	rc, err := s.Enclave.OpenLogs(r.Context(), job)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.Copy(w, rc)
+}
+
+// noLogsError explains why a job has no logs to show.
+func noLogsError(job *cleanroom.Job, n *cleanroom.Node) error {
+	switch {
+	case !job.State.Done():
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "job is %s; logs are available when it ends", job.State)
+	case job.State == cleanroom.JobSucceeded && !n.EnableLogsOnSuccess:
+		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "logs are disabled for node %q on success (enable_logs_on_success is off)", n.Name)
+	case job.State == cleanroom.JobFailed && !n.EnableLogsOnError:
+		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "logs are disabled for node %q on error (enable_logs_on_error is off)", n.Name)
+	default:
+		return cleanroom.Errorf(cleanroom.ENOTFOUND, "job has no logs: it %s before its script ran", job.State)
+	}
+}
+
+func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
+	job, _, err := s.visibleJob(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if job.State != cleanroom.JobSucceeded {
+		msg := fmt.Sprintf("job is %s; a result exists only for a succeeded job", job.State)
+		if job.Error != "" {
+			msg += ": " + job.Error
+		}
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "%s", msg))
+		return
+	}
+	rc, err := s.Enclave.OpenResult(r.Context(), job)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Length", strconv.FormatInt(job.ResultSize, 10))
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", job.Node+".zip"))
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status is sent; cutting the connection makes the client see a broken download, not a short zip.
+		s.Logger.Error("send result", "job", job.ID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}

@@ -1,0 +1,73 @@
+package cleanroom
+
+import "time"
+
+// JobState is where a job is in its life: queued -> running -> succeeded | failed | cancelled.
+type JobState string
+
+// Job states.
+const (
+	JobQueued    JobState = "queued"
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	JobFailed    JobState = "failed"
+	JobCancelled JobState = "cancelled"
+)
+
+// Done reports whether the job has ended.
+func (s JobState) Done() bool {
+	return s == JobSucceeded || s == JobFailed || s == JobCancelled
+}
+
+// Job is one run of one compute node.
+type Job struct {
+	ID        string   `json:"id"`
+	DCRID     string   `json:"dcr_id"`
+	Node      string   `json:"node"`
+	CreatedBy string   `json:"created_by"` // email of the analyst who asked for it
+	State     JobState `json:"state"`
+	// Error says how a failed job ended, in words: the exit status,
+	// signal or limit, and whether logs are withheld by the node's policy.
+	Error string `json:"error,omitempty"`
+	// Warnings list things the analyst should know about a successful run,
+	// such as output entries that were skipped.
+	Warnings []string `json:"warnings,omitempty"`
+
+	// SealedKey is the result key sealed to the enclave; the result and
+	// the logs are stored encrypted under it.
+	SealedKey  []byte `json:"-"`
+	ResultSize int64  `json:"result_size"` // size of the result zip, 0 until it exists
+	HasLogs    bool   `json:"has_logs"`    // logs are stored (only where the log policy releases them)
+
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// JobResultKey and JobLogsKey are the blob keys of a job's encrypted result and logs.
+func JobResultKey(jobID string) string { return "results/" + jobID + ".zip" }
+
+// JobLogsKey is the blob key of a job's encrypted logs.
+func JobLogsKey(jobID string) string { return "logs/" + jobID }
+
+// JobUpdate is what a job runner records when a job ends.
+type JobUpdate struct {
+	State      JobState
+	Error      string
+	Warnings   []string
+	SealedKey  []byte
+	ResultSize int64
+	HasLogs    bool
+}
+
+// Attestation describes the enclave to clients: which key to seal dataset
+// keys to (HPKE, suite ids as in RFC 9180), and on what platform it runs.
+// In software mode nothing vouches for the key but the operator, and
+// clients say so to their users.
+type Attestation struct {
+	Platform  string `json:"platform"`
+	PublicKey []byte `json:"public_key"`
+	KEM       uint16 `json:"hpke_kem"`
+	KDF       uint16 `json:"hpke_kdf"`
+	AEAD      uint16 `json:"hpke_aead"`
+}

@@ -1,0 +1,209 @@
+// Package sandbox runs untrusted scripts sealed off from the host.
+//
+// A sandboxed script sees a read-only runtime (interpreter and libraries),
+// the mounts its Spec lists, a private /tmp and nothing else: no network,
+// no other host files, no host processes, no inherited environment
+// (DESIGN.md §4). Bubblewrap implements Runner with bubblewrap (bwrap).
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Mount binds a host path into the sandbox.
+type Mount struct {
+	Host     string // absolute path on the host; must exist
+	Sandbox  string // absolute path inside the sandbox
+	Writable bool   // false binds read-only
+}
+
+// Spec describes one sandboxed run.
+type Spec struct {
+	// Command is the argv inside the sandbox, e.g.
+	// {"/usr/bin/python3", "/cleanroom/script.py"}. Command[0] must be an
+	// absolute path inside the sandbox.
+	Command []string
+
+	// Mounts are bound in order, so a parent comes before anything mounted
+	// below it: e.g. /input read-only, /output writable, the script file
+	// read-only.
+	Mounts []Mount
+
+	// Dir is the working directory inside the sandbox; default "/tmp".
+	Dir string
+
+	// Stdout and Stderr receive the script's output; nil discards it.
+	Stdout, Stderr io.Writer
+
+	// Timeout limits the wall time of the run; 0 means no limit.
+	Timeout time.Duration
+}
+
+// Result says how the sandboxed process ended.
+type Result struct {
+	ExitCode int            // -1 when killed by a signal
+	Signal   syscall.Signal // 0 unless killed by a signal
+	TimedOut bool           // the run was ended at Spec.Timeout
+	Duration time.Duration  // wall time of the run
+
+	limit time.Duration // Spec.Timeout, named by Err
+}
+
+// Err returns nil for exit status 0, else an error whose message says how the
+// script ended, in words a user understands.
+func (r Result) Err() error {
+	switch {
+	case r.TimedOut:
+		return fmt.Errorf("script exceeded its time limit of %s", r.timeLimit())
+	case r.Signal != 0:
+		return fmt.Errorf("script was killed by signal %s (%s)", signalName(r.Signal), signalMeaning(r.Signal))
+	case r.ExitCode != 0:
+		return fmt.Errorf("script exited with status %d", r.ExitCode)
+	}
+	return nil
+}
+
+// timeLimit is the limit a timed-out run hit.
+func (r Result) timeLimit() time.Duration {
+	if r.limit > 0 {
+		return r.limit
+	}
+	return r.Duration.Round(time.Millisecond)
+}
+
+// Runner runs a Spec in isolation.
+type Runner interface {
+	// Run runs spec.Command in a sandbox and waits for it to end. When Run
+	// returns, every process the script started has ended.
+	//
+	// A script's own failure (non-zero status, signal, time limit) is
+	// reported in Result, with a nil error. Run returns an error wrapping
+	// ErrInvalidSpec for a bad spec, ErrNoBubblewrap when bubblewrap is
+	// missing, another error when the sandbox could not be set up, and the
+	// context's error, with the Result of the killed run, when ctx ends
+	// before the script does.
+	Run(ctx context.Context, spec Spec) (Result, error)
+}
+
+// ErrInvalidSpec is wrapped by every error Run returns for a Spec it refuses
+// to run.
+var ErrInvalidSpec = errors.New("sandbox: invalid spec")
+
+// reserved are the sandbox paths a Mount may not cover or go below: the
+// runtime, the kernel file systems and the private /tmp.
+var reserved = []string{
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+	"/proc", "/dev", "/sys", "/tmp",
+}
+
+// validate checks spec and returns it with defaults filled in.
+func (spec Spec) validate() (Spec, error) {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
+	}
+	if len(spec.Command) == 0 || spec.Command[0] == "" {
+		return spec, invalid("no command")
+	}
+	if !path.IsAbs(spec.Command[0]) {
+		return spec, invalid("command %q is not an absolute path", spec.Command[0])
+	}
+	for _, arg := range spec.Command {
+		if strings.ContainsRune(arg, 0) {
+			return spec, invalid("command argument %q contains a NUL byte", arg)
+		}
+	}
+	if spec.Timeout < 0 {
+		return spec, invalid("negative time limit %s", spec.Timeout)
+	}
+	if spec.Dir == "" {
+		spec.Dir = "/tmp"
+	}
+	if err := checkSandboxPath(spec.Dir); err != nil {
+		return spec, invalid("working directory: %v", err)
+	}
+	for i, m := range spec.Mounts {
+		if m.Host == "" || !path.IsAbs(m.Host) || strings.ContainsRune(m.Host, 0) {
+			return spec, invalid("mount %d: host path %q is not an absolute path", i+1, m.Host)
+		}
+		if err := checkSandboxPath(m.Sandbox); err != nil {
+			return spec, invalid("mount %d: %v", i+1, err)
+		}
+		if m.Sandbox == "/" {
+			return spec, invalid("mount %d: cannot mount over /", i+1)
+		}
+		for _, r := range reserved {
+			if within(m.Sandbox, r) {
+				return spec, invalid("mount %d: %s is reserved for the sandbox itself", i+1, r)
+			}
+		}
+		for j, earlier := range spec.Mounts[:i] {
+			if m.Sandbox == earlier.Sandbox {
+				return spec, invalid("mounts %d and %d both mount %s", j+1, i+1, m.Sandbox)
+			}
+			if within(earlier.Sandbox, m.Sandbox) {
+				return spec, invalid("mount %d (%s) would hide mount %d (%s): list it first",
+					i+1, m.Sandbox, j+1, earlier.Sandbox)
+			}
+		}
+	}
+	return spec, nil
+}
+
+// checkSandboxPath reports why p cannot name a place in the sandbox.
+func checkSandboxPath(p string) error {
+	switch {
+	case !path.IsAbs(p):
+		return fmt.Errorf("sandbox path %q is not absolute", p)
+	case path.Clean(p) != p:
+		return fmt.Errorf("sandbox path %q is not clean (want %q)", p, path.Clean(p))
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("sandbox path %q contains a NUL byte", p)
+	}
+	return nil
+}
+
+// within reports whether p is dir or below it; both are clean absolute paths.
+func within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// signalNames are the Linux signal names, for messages users can look up.
+var signalNames = [...]string{
+	1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP",
+	6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1",
+	11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM",
+	16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP",
+	21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
+	26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR",
+	31: "SIGSYS",
+}
+
+// sigRTMIN is the first real-time signal as the C library numbers them.
+const sigRTMIN = 34
+
+func signalName(s syscall.Signal) string {
+	switch {
+	case s > 0 && int(s) < len(signalNames):
+		return signalNames[s]
+	case s >= sigRTMIN && s <= 64:
+		return fmt.Sprintf("SIGRTMIN+%d", s-sigRTMIN)
+	}
+	return fmt.Sprintf("number %d", int(s))
+}
+
+func signalMeaning(s syscall.Signal) string {
+	if s >= sigRTMIN && s <= 64 {
+		return "real-time signal"
+	}
+	if s > 0 && int(s) < len(signalNames) {
+		return s.String()
+	}
+	return "unknown signal"
+}

@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// CreateBlob records an uploaded blob; uploading the same bytes again is not
+// an error, and the first upload's record is kept. A zero UploadedAt is set
+// to the current time.
+func (db *DB) CreateBlob(ctx context.Context, b *cleanroom.Blob) error {
+	b.UploadedAt = db.orNow(b.UploadedAt)
+	_, err := db.db.ExecContext(ctx, `INSERT INTO blobs (hash, size, uploaded_by, uploaded_at)
+		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		b.Hash, b.Size, b.UploadedBy, encodeTime(b.UploadedAt))
+	return err
+}
+
+// FindBlob returns a blob by hash. Returns ENOTFOUND.
+func (db *DB) FindBlob(ctx context.Context, hash string) (*cleanroom.Blob, error) {
+	var b cleanroom.Blob
+	err := db.db.QueryRowContext(ctx, `SELECT hash, size, uploaded_by, uploaded_at FROM blobs WHERE hash = ?`, hash).
+		Scan(&b.Hash, &b.Size, &b.UploadedBy, timeColumn{&b.UploadedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "no upload has hash %s", hash)
+	} else if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// PutDataset publishes a dataset to a data node, replacing any earlier one.
+// A zero PublishedAt is set to the current time. Returns ENOTFOUND if the
+// clean room or the blob does not exist.
+func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset) error {
+	ds.PublishedAt = db.orNow(ds.PublishedAt)
+	_, err := db.db.ExecContext(ctx, `INSERT INTO datasets (dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dcr_id, node) DO UPDATE SET
+			manifest_hash = excluded.manifest_hash,
+			size = excluded.size,
+			sealed_key = excluded.sealed_key,
+			published_by = excluded.published_by,
+			published_at = excluded.published_at`,
+		ds.DCRID, ds.Node, ds.ManifestHash, ds.Size, ds.SealedKey, ds.PublishedBy, encodeTime(ds.PublishedAt))
+	if isForeignKey(err) {
+		if _, err := db.FindDCR(ctx, ds.DCRID); err != nil {
+			return err
+		}
+		if _, err := db.FindBlob(ctx, ds.ManifestHash); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// FindDataset returns the dataset of a data node. Returns ENOTFOUND if none is published.
+func (db *DB) FindDataset(ctx context.Context, dcrID, node string) (*cleanroom.Dataset, error) {
+	var ds cleanroom.Dataset
+	err := db.db.QueryRowContext(ctx, `SELECT dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at
+		FROM datasets WHERE dcr_id = ? AND node = ?`, dcrID, node).
+		Scan(&ds.DCRID, &ds.Node, &ds.ManifestHash, &ds.Size, &ds.SealedKey, &ds.PublishedBy, timeColumn{&ds.PublishedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoDataset(node)
+	} else if err != nil {
+		return nil, err
+	}
+	return &ds, nil
+}
+
+// DeleteDataset removes the dataset of a data node. Returns ENOTFOUND if none is published.
+func (db *DB) DeleteDataset(ctx context.Context, dcrID, node string) error {
+	res, err := db.db.ExecContext(ctx, `DELETE FROM datasets WHERE dcr_id = ? AND node = ?`, dcrID, node)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return errNoDataset(node)
+	}
+	return nil
+}
+
+func errNoDataset(node string) error {
+	return cleanroom.Errorf(cleanroom.ENOTFOUND, "no dataset is published to node %q", node)
+}

@@ -1,0 +1,149 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// CreateJob stores a new queued job; its State is set to queued and a zero
+// CreatedAt to the current time. Returns ENOTFOUND if the clean room does
+// not exist and ECONFLICT if the id is taken.
+func (db *DB) CreateJob(ctx context.Context, job *cleanroom.Job) error {
+	job.State = cleanroom.JobQueued
+	job.CreatedAt = db.orNow(job.CreatedAt)
+	warnings, err := encodeWarnings(job.Warnings)
+	if err != nil {
+		return err
+	}
+	_, err = db.db.ExecContext(ctx, `INSERT INTO jobs (id, dcr_id, node, created_by, state, error, warnings,
+			sealed_key, result_size, has_logs, created_at, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		job.ID, job.DCRID, job.Node, job.CreatedBy, job.State, job.Error, warnings,
+		job.SealedKey, job.ResultSize, job.HasLogs, encodeTime(job.CreatedAt), encodeTimePtr(job.StartedAt), encodeTimePtr(job.FinishedAt))
+	switch {
+	case isForeignKey(err):
+		return cleanroom.Errorf(cleanroom.ENOTFOUND, "clean room not found")
+	case isUnique(err):
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s already exists", job.ID)
+	}
+	return err
+}
+
+// jobColumns selects a job from jobs.
+const jobColumns = `id, dcr_id, node, created_by, state, error, warnings,
+	sealed_key, result_size, has_logs, created_at, started_at, finished_at`
+
+func scanJob(row scanner) (*cleanroom.Job, error) {
+	var j cleanroom.Job
+	var warnings sql.NullString
+	if err := row.Scan(&j.ID, &j.DCRID, &j.Node, &j.CreatedBy, &j.State, &j.Error, &warnings,
+		&j.SealedKey, &j.ResultSize, &j.HasLogs,
+		timeColumn{&j.CreatedAt}, timePtrColumn{&j.StartedAt}, timePtrColumn{&j.FinishedAt}); err != nil {
+		return nil, err
+	}
+	if warnings.Valid {
+		if err := json.Unmarshal([]byte(warnings.String), &j.Warnings); err != nil {
+			return nil, fmt.Errorf("sqlite: job %s: warnings: %w", j.ID, err)
+		}
+	}
+	return &j, nil
+}
+
+// FindJob returns a job by id. Returns ENOTFOUND.
+func (db *DB) FindJob(ctx context.Context, id string) (*cleanroom.Job, error) {
+	j, err := scanJob(db.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoJob()
+	}
+	return j, err
+}
+
+// ListJobs returns the jobs of one compute node, newest first.
+func (db *DB) ListJobs(ctx context.Context, dcrID, node string) ([]*cleanroom.Job, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE dcr_id = ? AND node = ? ORDER BY created_at DESC, rowid DESC`, dcrID, node)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	jobs := []*cleanroom.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// ClaimJob moves the oldest queued job to running and returns it. Returns
+// ENOTFOUND when none is queued. The single UPDATE holds the write lock from
+// the moment it picks the job, so concurrent claimers, in this process or
+// another, never get the same job.
+func (db *DB) ClaimJob(ctx context.Context, now time.Time) (*cleanroom.Job, error) {
+	j, err := scanJob(db.db.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', started_at = ?
+		WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1)
+			AND state = 'queued'
+		RETURNING `+jobColumns, encodeTime(db.orNow(now))))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "no job is queued")
+	}
+	return j, err
+}
+
+// FinishJob records how a running or queued job ended. A nil SealedKey keeps
+// the one stored. Returns ENOTFOUND if there is no such job and ECONFLICT if
+// it had already ended.
+func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, now time.Time) error {
+	if !u.State.Done() {
+		return fmt.Errorf("sqlite: finish job %s: %q is not a final state", id, u.State)
+	}
+	warnings, err := encodeWarnings(u.Warnings)
+	if err != nil {
+		return err
+	}
+	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, warnings = ?,
+			sealed_key = coalesce(?, sealed_key), result_size = ?, has_logs = ?, finished_at = ?
+		WHERE id = ? AND state IN ('queued', 'running')`,
+		u.State, u.Error, warnings, u.SealedKey, u.ResultSize, u.HasLogs, encodeTime(db.orNow(now)), id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	j, err := db.FindJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s has already ended (%s)", id, j.State)
+}
+
+// FailRunningJobs marks every running job failed with reason. Returns how many it marked.
+func (db *DB) FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error) {
+	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, finished_at = ?
+		WHERE state = 'running'`, reason, encodeTime(db.orNow(now)))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// encodeWarnings returns warnings as stored: a JSON array, or NULL if empty.
+func encodeWarnings(warnings []string) (any, error) {
+	if len(warnings) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(warnings)
+	return string(b), err
+}
+
+func errNoJob() error { return cleanroom.Errorf(cleanroom.ENOTFOUND, "job not found") }

@@ -1,0 +1,76 @@
+package sqlite
+
+// migrations is the schema, one step per entry. Entry i is schema version
+// i+1; schema_migrations records the versions a file has. Never edit an
+// entry that has shipped: append a new one.
+var migrations = []string{
+	`
+CREATE TABLE users (
+	email      TEXT PRIMARY KEY COLLATE NOCASE,
+	created_at TEXT NOT NULL
+);
+
+CREATE TABLE tokens (
+	hash       BLOB PRIMARY KEY,
+	email      TEXT NOT NULL COLLATE NOCASE REFERENCES users (email),
+	created_at TEXT NOT NULL,
+	revoked_at TEXT
+);
+CREATE INDEX tokens_email ON tokens (email);
+
+CREATE TABLE dcrs (
+	id           TEXT PRIMARY KEY,
+	canonical    BLOB NOT NULL,
+	name         TEXT NOT NULL,
+	owner        TEXT NOT NULL,
+	published_by TEXT NOT NULL,
+	published_at TEXT NOT NULL
+);
+
+-- dcr_members lists who can read each clean room (Definition.Members), so
+-- that listing a user's rooms is an index lookup.
+CREATE TABLE dcr_members (
+	email  TEXT NOT NULL COLLATE NOCASE,
+	dcr_id TEXT NOT NULL REFERENCES dcrs (id),
+	PRIMARY KEY (email, dcr_id)
+) WITHOUT ROWID;
+
+CREATE TABLE blobs (
+	hash        TEXT PRIMARY KEY,
+	size        INTEGER NOT NULL,
+	uploaded_by TEXT NOT NULL,
+	uploaded_at TEXT NOT NULL
+);
+
+CREATE TABLE datasets (
+	dcr_id        TEXT NOT NULL REFERENCES dcrs (id),
+	node          TEXT NOT NULL,
+	manifest_hash TEXT NOT NULL REFERENCES blobs (hash),
+	size          INTEGER NOT NULL,
+	sealed_key    BLOB NOT NULL,
+	published_by  TEXT NOT NULL,
+	published_at  TEXT NOT NULL,
+	PRIMARY KEY (dcr_id, node)
+) WITHOUT ROWID;
+CREATE INDEX datasets_manifest_hash ON datasets (manifest_hash);
+
+CREATE TABLE jobs (
+	id          TEXT PRIMARY KEY,
+	dcr_id      TEXT NOT NULL REFERENCES dcrs (id),
+	node        TEXT NOT NULL,
+	created_by  TEXT NOT NULL,
+	state       TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+	error       TEXT NOT NULL DEFAULT '',
+	warnings    TEXT, -- JSON array of strings, NULL when there are none
+	sealed_key  BLOB,
+	result_size INTEGER NOT NULL DEFAULT 0,
+	has_logs    INTEGER NOT NULL DEFAULT 0,
+	created_at  TEXT NOT NULL,
+	started_at  TEXT,
+	finished_at TEXT
+);
+CREATE INDEX jobs_node ON jobs (dcr_id, node, created_at);
+-- jobs_queue serves ClaimJob: the queued jobs in creation order.
+CREATE INDEX jobs_queue ON jobs (created_at) WHERE state = 'queued';
+`,
+}

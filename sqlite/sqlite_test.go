@@ -1,0 +1,234 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/sqlite"
+	"github.com/cleanroom-dev/cleanroom/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) cleanroom.Store {
+		return openDB(t, filepath.Join(t.TempDir(), "cleanroom.db"))
+	})
+}
+
+func openDB(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
+}
+
+var ctx = context.Background()
+
+// TestTwoProcesses has two DBs on one file write at once, as the server and
+// `cleanroom users add` do: no write fails on a lock and no job is claimed twice.
+func TestTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cleanroom.db")
+	dbs := []*sqlite.DB{openDB(t, path), openDB(t, path)}
+	d := createDCR(t, dbs[0])
+	const jobs = 40
+	for i := range jobs {
+		if err := dbs[1].CreateJob(ctx, &cleanroom.Job{ID: fmt.Sprintf("job-%02d", i), DCRID: d.ID, Node: "stats", CreatedBy: "bob@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const writers, users = 4, 25
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		for w := range writers {
+			wg.Go(func() {
+				for u := range users {
+					email := fmt.Sprintf("user-%d-%d-%d@example.com", i, w, u)
+					if err := db.CreateUser(ctx, email); err != nil {
+						t.Error(err)
+						return
+					}
+					if err := db.AddToken(ctx, email, cleanroom.HashToken(email)); err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := db.RevokeTokens(ctx, email); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				for {
+					j, err := db.ClaimJob(ctx, time.Now())
+					if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+						return
+					} else if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					claimed[j.ID]++
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+
+	for _, db := range dbs {
+		list, err := db.ListUsers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := len(dbs) * writers * users; len(list) != want {
+			t.Errorf("ListUsers: %d users, want %d", len(list), want)
+		}
+	}
+	if len(claimed) != jobs {
+		t.Errorf("%d jobs claimed, want %d", len(claimed), jobs)
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("job %s claimed %d times", id, n)
+		}
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data dir?#%", "cleanroom.db") // created, and escaped in the DSN
+	db := sqlite.NewDB(path)
+	created := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	db.Now = func() time.Time { return created }
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateUser(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openDB(t, path)
+	users, err := db.ListUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || !users[0].CreatedAt.Equal(created) {
+		t.Fatalf("after reopening: %+v, want alice created at %v", users, created)
+	}
+
+	raw := openRaw(t, path)
+	var versions int
+	var mode string
+	if err := raw.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if versions != 1 || mode != "wal" {
+		t.Errorf("schema_migrations has %d rows, journal mode %q; want 1 and wal", versions, mode)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
+}
+
+// TestNewerSchema checks that an older binary refuses a database a newer
+// one migrated, instead of writing rows it does not understand.
+func TestNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cleanroom.db")
+	openDB(t, path).Close()
+	if _, err := openRaw(t, path).Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, '')`); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlite.NewDB(path).Open()
+	if err == nil || !strings.Contains(err.Error(), "upgrade cleanroom") {
+		t.Errorf("Open = %v, want an error asking to upgrade", err)
+	}
+}
+
+// TestReferences checks that rows pointing at missing rows are refused with
+// codes a user can act on.
+func TestReferences(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "cleanroom.db"))
+	d := createDCR(t, db)
+	hash := cleanroom.DefinitionID([]byte("ciphertext"))
+	ds := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: []byte("k"), PublishedBy: "alice@example.com"}
+	if err := db.PutDataset(ctx, ds); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "no upload") {
+		t.Errorf("PutDataset(unknown blob) = %v, want ENOTFOUND naming the upload", err)
+	}
+	if err := db.CreateBlob(ctx, &cleanroom.Blob{Hash: hash, Size: 1, UploadedBy: "alice@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	ds.DCRID = cleanroom.DefinitionID([]byte("no such room"))
+	if err := db.PutDataset(ctx, ds); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "clean room") {
+		t.Errorf("PutDataset(unknown clean room) = %v, want ENOTFOUND naming the clean room", err)
+	}
+	job := &cleanroom.Job{ID: "j", DCRID: ds.DCRID, Node: "stats", CreatedBy: "bob@example.com"}
+	if err := db.CreateJob(ctx, job); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		t.Errorf("CreateJob(unknown clean room) = %v, want ENOTFOUND", err)
+	}
+	job.DCRID = d.ID
+	if err := db.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateJob(ctx, job); cleanroom.ErrorCode(err) != cleanroom.ECONFLICT {
+		t.Errorf("CreateJob(same id) = %v, want ECONFLICT", err)
+	}
+}
+
+func createDCR(t *testing.T, db *sqlite.DB) *cleanroom.DCR {
+	t.Helper()
+	def := &cleanroom.Definition{
+		Name:  "Room",
+		Owner: "owner@example.com",
+		Nodes: []cleanroom.Node{
+			{Name: "data", Kind: cleanroom.NodeRaw},
+			{Name: "stats", Kind: cleanroom.NodePython, Script: "print(1)\n", Dependencies: []string{"data"}},
+		},
+	}
+	canonical, err := def.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &cleanroom.DCR{ID: cleanroom.DefinitionID(canonical), Definition: def, Canonical: canonical, PublishedBy: def.Owner}
+	if _, err := db.CreateDCR(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// openRaw opens the file without the package, to look at what it stored.
+func openRaw(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}

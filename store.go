@@ -1,0 +1,107 @@
+package cleanroom
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// User is someone who can call the API.
+type User struct {
+	Email        string    `json:"email"`
+	CreatedAt    time.Time `json:"created_at"`
+	ActiveTokens int       `json:"active_tokens"` // tokens not revoked
+}
+
+// Blob is an uploaded ciphertext, named by its manifest hash.
+type Blob struct {
+	Hash       string    `json:"hash"` // lowercase hex SHA-256 of the ciphertext
+	Size       int64     `json:"size"`
+	UploadedBy string    `json:"uploaded_by"`
+	UploadedAt time.Time `json:"uploaded_at"`
+}
+
+// BlobKey is the blob-store key of an uploaded dataset ciphertext.
+func BlobKey(hash string) string { return "datasets/" + hash }
+
+// Dataset is a blob published to a data node, with its dataset key sealed
+// to the enclave and bound to this clean room, node and ciphertext.
+type Dataset struct {
+	DCRID        string    `json:"dcr_id"`
+	Node         string    `json:"node"`
+	ManifestHash string    `json:"manifest_hash"`
+	Size         int64     `json:"size"`
+	SealedKey    []byte    `json:"-"`
+	PublishedBy  string    `json:"published_by"`
+	PublishedAt  time.Time `json:"published_at"`
+}
+
+// Store keeps the metadata: users, clean rooms, blobs, datasets, jobs. It
+// holds no plaintext and no usable key: only hashes of tokens and keys
+// sealed to the enclave.
+type Store interface {
+	// CreateUser adds a user. Returns ECONFLICT if the email is taken.
+	CreateUser(ctx context.Context, email string) error
+	// AddToken stores the hash of a new token of an existing user. Returns ENOTFOUND if there is no such user.
+	AddToken(ctx context.Context, email string, tokenHash []byte) error
+	// UserByToken returns the user a live token belongs to. Returns EUNAUTHORIZED for unknown or revoked tokens.
+	UserByToken(ctx context.Context, tokenHash []byte) (*User, error)
+	// RevokeTokens revokes every token of a user and returns how many were live. Returns ENOTFOUND if there is no such user.
+	RevokeTokens(ctx context.Context, email string) (int, error)
+	// ListUsers returns all users, by email.
+	ListUsers(ctx context.Context) ([]*User, error)
+
+	// CreateDCR stores a published clean room. It reports created=false,
+	// without error, when the same id is already stored.
+	CreateDCR(ctx context.Context, dcr *DCR) (created bool, err error)
+	// FindDCR returns a clean room by id. Returns ENOTFOUND.
+	FindDCR(ctx context.Context, id string) (*DCR, error)
+	// ListDCRs returns the clean rooms email owns or takes part in, newest first.
+	ListDCRs(ctx context.Context, email string) ([]*DCR, error)
+
+	// CreateBlob records an uploaded blob; uploading the same bytes again is not an error.
+	CreateBlob(ctx context.Context, b *Blob) error
+	// FindBlob returns a blob by hash. Returns ENOTFOUND.
+	FindBlob(ctx context.Context, hash string) (*Blob, error)
+
+	// PutDataset publishes a dataset to a data node, replacing any earlier one.
+	PutDataset(ctx context.Context, ds *Dataset) error
+	// FindDataset returns the dataset of a data node. Returns ENOTFOUND if none is published.
+	FindDataset(ctx context.Context, dcrID, node string) (*Dataset, error)
+	// DeleteDataset removes the dataset of a data node. Returns ENOTFOUND if none is published.
+	DeleteDataset(ctx context.Context, dcrID, node string) error
+
+	// CreateJob stores a new queued job.
+	CreateJob(ctx context.Context, job *Job) error
+	// FindJob returns a job by id. Returns ENOTFOUND.
+	FindJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs returns the jobs of one compute node, newest first.
+	ListJobs(ctx context.Context, dcrID, node string) ([]*Job, error)
+	// ClaimJob moves the oldest queued job to running and returns it. Returns ENOTFOUND when none is queued.
+	ClaimJob(ctx context.Context, now time.Time) (*Job, error)
+	// FinishJob records how a running or queued job ended. Returns ECONFLICT if it had already ended.
+	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error
+	// FailRunningJobs marks every running job failed with reason; used at start-up,
+	// when no job can still be running. Returns how many it marked.
+	FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error)
+}
+
+// BlobStore keeps ciphertext: dataset uploads, encrypted results and logs.
+type BlobStore interface {
+	// Create starts a new blob. Nothing is visible until Commit succeeds.
+	Create(ctx context.Context) (BlobWriter, error)
+	// Open returns a reader of a committed blob. Returns ENOTFOUND.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Delete removes a blob. Returns ENOTFOUND.
+	Delete(ctx context.Context, key string) error
+}
+
+// BlobWriter writes one blob.
+type BlobWriter interface {
+	io.Writer
+	// Commit makes the written bytes visible under key, atomically,
+	// replacing any blob with that key.
+	Commit(key string) error
+	// Abort discards what was written. It is safe to call after Commit.
+	Abort() error
+}

@@ -1,0 +1,236 @@
+// Package storetest is the conformance suite every cleanroom.Store
+// implementation passes.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// Run runs the suite. open returns a new, empty store; it is called once per
+// subtest and must arrange its own cleanup with t.Cleanup.
+func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s cleanroom.Store)
+	}{
+		{"Users", testUsers},
+		{"Tokens", testTokens},
+		{"RevokeTokens", testRevokeTokens},
+		{"DCRs", testDCRs},
+		{"ListDCRs", testListDCRs},
+		{"Blobs", testBlobs},
+		{"Datasets", testDatasets},
+		{"Jobs", testJobs},
+		{"ClaimOrder", testClaimOrder},
+		{"ConcurrentClaims", testConcurrentClaims},
+		{"FinishJob", testFinishJob},
+		{"FailRunningJobs", testFailRunningJobs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// t0 is the suite's clock. Times are whole microseconds, the finest
+// resolution every backend keeps, and not UTC, so that the suite sees
+// stores return them in UTC.
+var t0 = time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.FixedZone("CET", 3600))
+
+func at(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+
+func testUsers(t *testing.T, s cleanroom.Store) {
+	before := time.Now().Add(-time.Minute)
+	must(t, s.CreateUser(ctx, "bob@example.com"))
+	must(t, s.CreateUser(ctx, "alice@example.com"))
+	wantCode(t, "CreateUser again", s.CreateUser(ctx, "bob@example.com"), cleanroom.ECONFLICT)
+	wantCode(t, "CreateUser in other case", s.CreateUser(ctx, "Bob@Example.COM"), cleanroom.ECONFLICT)
+
+	users, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(users) != 2 || users[0].Email != "alice@example.com" || users[1].Email != "bob@example.com" {
+		t.Fatalf("ListUsers = %v, want alice then bob", emails(users))
+	}
+	for _, u := range users {
+		if u.CreatedAt.Before(before) || u.CreatedAt.Location() != time.UTC {
+			t.Errorf("%s: CreatedAt = %v, want a recent UTC time", u.Email, u.CreatedAt)
+		}
+		if u.ActiveTokens != 0 {
+			t.Errorf("%s: ActiveTokens = %d, want 0", u.Email, u.ActiveTokens)
+		}
+	}
+}
+
+func testTokens(t *testing.T, s cleanroom.Store) {
+	must(t, s.CreateUser(ctx, "alice@example.com"))
+	must(t, s.CreateUser(ctx, "bob@example.com"))
+	_, h1 := cleanroom.NewToken()
+	_, h2 := cleanroom.NewToken()
+	_, h3 := cleanroom.NewToken()
+	must(t, s.AddToken(ctx, "alice@example.com", h1))
+	must(t, s.AddToken(ctx, "ALICE@example.com", h2)) // emails match in any case
+	must(t, s.AddToken(ctx, "bob@example.com", h3))
+	wantCode(t, "AddToken for unknown user", s.AddToken(ctx, "carol@example.com", hash("x")), cleanroom.ENOTFOUND)
+
+	for _, h := range [][]byte{h1, h2} {
+		u, err := s.UserByToken(ctx, h)
+		must(t, err)
+		if u.Email != "alice@example.com" || u.ActiveTokens != 2 || u.CreatedAt.IsZero() {
+			t.Errorf("UserByToken = %+v, want alice@example.com with 2 active tokens", u)
+		}
+	}
+	if u, err := s.UserByToken(ctx, h3); err != nil || u.Email != "bob@example.com" {
+		t.Errorf("UserByToken(bob's token) = %v, %v", u, err)
+	}
+	_, err := s.UserByToken(ctx, hash("unknown"))
+	wantCode(t, "UserByToken(unknown)", err, cleanroom.EUNAUTHORIZED)
+	_, err = s.UserByToken(ctx, h1[:16])
+	wantCode(t, "UserByToken(prefix of a hash)", err, cleanroom.EUNAUTHORIZED)
+
+	users, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(users) != 2 || users[0].ActiveTokens != 2 || users[1].ActiveTokens != 1 {
+		t.Errorf("ListUsers active tokens: %+v %+v, want 2 and 1", users[0], users[1])
+	}
+}
+
+func testRevokeTokens(t *testing.T, s cleanroom.Store) {
+	must(t, s.CreateUser(ctx, "alice@example.com"))
+	must(t, s.CreateUser(ctx, "bob@example.com"))
+	must(t, s.AddToken(ctx, "alice@example.com", hash("a1")))
+	must(t, s.AddToken(ctx, "alice@example.com", hash("a2")))
+	must(t, s.AddToken(ctx, "bob@example.com", hash("b1")))
+
+	n, err := s.RevokeTokens(ctx, "Alice@Example.com")
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeTokens = %d, %v; want 2", n, err)
+	}
+	for _, h := range []string{"a1", "a2"} {
+		_, err := s.UserByToken(ctx, hash(h))
+		wantCode(t, "UserByToken(revoked "+h+")", err, cleanroom.EUNAUTHORIZED)
+	}
+	if u, err := s.UserByToken(ctx, hash("b1")); err != nil || u.Email != "bob@example.com" {
+		t.Errorf("bob's token after revoking alice's: %v, %v", u, err)
+	}
+	if n, err := s.RevokeTokens(ctx, "alice@example.com"); err != nil || n != 0 {
+		t.Errorf("RevokeTokens again = %d, %v; want 0", n, err)
+	}
+	_, err = s.RevokeTokens(ctx, "carol@example.com")
+	wantCode(t, "RevokeTokens(unknown user)", err, cleanroom.ENOTFOUND)
+
+	// A new token works again; the revoked ones stay revoked.
+	must(t, s.AddToken(ctx, "alice@example.com", hash("a3")))
+	if u, err := s.UserByToken(ctx, hash("a3")); err != nil || u.ActiveTokens != 1 {
+		t.Errorf("UserByToken(new token) = %+v, %v; want 1 active token", u, err)
+	}
+	_, err = s.UserByToken(ctx, hash("a1"))
+	wantCode(t, "UserByToken(revoked a1) after a new token", err, cleanroom.EUNAUTHORIZED)
+}
+
+func testBlobs(t *testing.T, s cleanroom.Store) {
+	b := &cleanroom.Blob{Hash: hex("blob"), Size: 1234, UploadedBy: "alice@example.com", UploadedAt: at(0)}
+	must(t, s.CreateBlob(ctx, b))
+	again := &cleanroom.Blob{Hash: b.Hash, Size: 1234, UploadedBy: "bob@example.com", UploadedAt: at(5)}
+	must(t, s.CreateBlob(ctx, again))
+
+	got, err := s.FindBlob(ctx, b.Hash)
+	must(t, err)
+	if got.Hash != b.Hash || got.Size != b.Size || got.UploadedBy != "alice@example.com" {
+		t.Errorf("FindBlob = %+v, want %+v", got, b)
+	}
+	wantTime(t, "UploadedAt", got.UploadedAt, at(0))
+	_, err = s.FindBlob(ctx, hex("other"))
+	wantCode(t, "FindBlob(unknown)", err, cleanroom.ENOTFOUND)
+}
+
+func testDatasets(t *testing.T, s cleanroom.Store) {
+	d := createDCR(t, s, testDefinition("Datasets"), at(0))
+	other := createDCR(t, s, testDefinition("Other"), at(0))
+	for _, h := range []string{"v1", "v2"} {
+		must(t, s.CreateBlob(ctx, &cleanroom.Blob{Hash: hex(h), Size: 10, UploadedBy: "alice@example.com", UploadedAt: at(0)}))
+	}
+	ds := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hex("v1"), Size: 10,
+		SealedKey: []byte("sealed-1"), PublishedBy: "alice@example.com", PublishedAt: at(1)}
+	must(t, s.PutDataset(ctx, ds))
+	got, err := s.FindDataset(ctx, d.ID, "data")
+	must(t, err)
+	wantDataset(t, got, ds)
+
+	// Publishing again replaces the dataset.
+	ds2 := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hex("v2"), Size: 10,
+		SealedKey: []byte("sealed-2"), PublishedBy: "alice@example.com", PublishedAt: at(2)}
+	must(t, s.PutDataset(ctx, ds2))
+	got, err = s.FindDataset(ctx, d.ID, "data")
+	must(t, err)
+	wantDataset(t, got, ds2)
+
+	// The same blob, published to another clean room, is a separate dataset.
+	ds3 := &cleanroom.Dataset{DCRID: other.ID, Node: "data", ManifestHash: hex("v2"), Size: 10,
+		SealedKey: []byte("sealed-3"), PublishedBy: "alice@example.com", PublishedAt: at(3)}
+	must(t, s.PutDataset(ctx, ds3))
+
+	_, err = s.FindDataset(ctx, d.ID, "stats")
+	wantCode(t, "FindDataset(unpublished node)", err, cleanroom.ENOTFOUND)
+	_, err = s.FindDataset(ctx, hex("no such room"), "data")
+	wantCode(t, "FindDataset(unknown clean room)", err, cleanroom.ENOTFOUND)
+
+	must(t, s.DeleteDataset(ctx, d.ID, "data"))
+	_, err = s.FindDataset(ctx, d.ID, "data")
+	wantCode(t, "FindDataset after delete", err, cleanroom.ENOTFOUND)
+	wantCode(t, "DeleteDataset again", s.DeleteDataset(ctx, d.ID, "data"), cleanroom.ENOTFOUND)
+	got, err = s.FindDataset(ctx, other.ID, "data")
+	must(t, err)
+	wantDataset(t, got, ds3)
+}
+
+func wantDataset(t *testing.T, got, want *cleanroom.Dataset) {
+	t.Helper()
+	if got.DCRID != want.DCRID || got.Node != want.Node || got.ManifestHash != want.ManifestHash ||
+		got.Size != want.Size || !bytes.Equal(got.SealedKey, want.SealedKey) || got.PublishedBy != want.PublishedBy {
+		t.Errorf("dataset = %+v, want %+v", got, want)
+	}
+	wantTime(t, "PublishedAt", got.PublishedAt, want.PublishedAt)
+}
+
+func emails(users []*cleanroom.User) []string {
+	var list []string
+	for _, u := range users {
+		list = append(list, u.Email)
+	}
+	return list
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := cleanroom.ErrorCode(err); got != code {
+		t.Errorf("%s: error %v, want code %s", what, err, code)
+	}
+}
+
+// wantTime checks that got is the instant want, in UTC.
+func wantTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) || got.Location() != time.UTC {
+		t.Errorf("%s = %v, want %v in UTC", what, got, want.UTC())
+	}
+}
+
+func hash(s string) []byte { return cleanroom.HashToken(s) }
+
+// hex returns a manifest-hash-shaped string derived from s.
+func hex(s string) string { return cleanroom.DefinitionID([]byte(s)) }
