@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -204,20 +203,17 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil)
 }
 
-// Wait polls a job until it ends and returns it.
+// Wait returns the job once it has ended. The server holds each request
+// until the job ends or the wait passes, so the end is seen at once.
 func (c *Client) Wait(ctx context.Context, id string) (*cleanroom.Job, error) {
-	delay := 20 * time.Millisecond
 	for {
-		job, err := c.Job(ctx, id)
-		if err != nil || job.State.Done() {
-			return job, err
+		var job cleanroom.Job
+		if err := c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"?wait=30s", nil, &job); err != nil {
+			return nil, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
+		if job.State.Done() {
+			return &job, nil
 		}
-		delay = min(delay*2, time.Second)
 	}
 }
 

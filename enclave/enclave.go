@@ -40,6 +40,7 @@ type Enclave struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
+	ended   chan struct{} // closed and replaced whenever a job ends
 }
 
 // NewEnclave returns an enclave holding key.
@@ -54,7 +55,23 @@ func NewEnclave(key *crypt.PrivateKey) *Enclave {
 		key:         key,
 		wake:        make(chan struct{}, 1),
 		running:     map[string]context.CancelCauseFunc{},
+		ended:       make(chan struct{}),
 	}
+}
+
+// JobEnded returns a channel that is closed when the next job ends, so
+// that a waiting client learns of it at once instead of polling.
+func (e *Enclave) JobEnded() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ended
+}
+
+func (e *Enclave) announceJobEnded() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	close(e.ended)
+	e.ended = make(chan struct{})
 }
 
 // Attestation returns the enclave's attestation document.
@@ -118,7 +135,11 @@ func (e *Enclave) Cancel(ctx context.Context, job *cleanroom.Job) error {
 		stop(errCancelled)
 		return nil
 	}
-	return e.Store.FinishJob(ctx, job.ID, cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "cancelled before it started"}, e.Now())
+	err := e.Store.FinishJob(ctx, job.ID, cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "cancelled before it started"}, e.Now())
+	if err == nil {
+		e.announceJobEnded()
+	}
+	return err
 }
 
 func (e *Enclave) work(ctx context.Context) {

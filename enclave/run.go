@@ -50,6 +50,7 @@ func (e *Enclave) runJob(parent context.Context, job *cleanroom.Job) {
 	if err := e.Store.FinishJob(context.WithoutCancel(ctx), job.ID, update, e.Now()); err != nil {
 		e.Logger.Error("record job outcome", "job", job.ID, "err", err)
 	}
+	e.announceJobEnded()
 	e.Logger.Info("job ended", "job", job.ID, "dcr", job.DCRID, "node", job.Node, "state", update.State)
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -103,13 +104,43 @@ func (s *Server) visibleJob(r *http.Request) (*cleanroom.Job, *cleanroom.Node, e
 	return job, dcr.Definition.Node(job.Node), nil
 }
 
+// maxJobWait bounds a long poll, below common proxy idle timeouts.
+const maxJobWait = 60 * time.Second
+
+// handleGetJob returns a job's status. With ?wait=DURATION it answers as
+// soon as the job has ended, or when the duration has passed.
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
-	job, _, err := s.visibleJob(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return
+	var deadline <-chan time.Time
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "wait=%q is not a duration such as 30s", v))
+			return
+		}
+		t := time.NewTimer(min(d, maxJobWait))
+		defer t.Stop()
+		deadline = t.C
 	}
-	writeJSON(w, http.StatusOK, job)
+	for {
+		ended := s.Enclave.JobEnded() // taken before reading, so no end is missed
+		job, _, err := s.visibleJob(r)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if deadline == nil || job.State.Done() {
+			writeJSON(w, http.StatusOK, job)
+			return
+		}
+		select {
+		case <-ended:
+		case <-deadline:
+			writeJSON(w, http.StatusOK, job)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {

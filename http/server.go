@@ -132,7 +132,7 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET", "/api/v1/openapi.json", true, s.handleOpenAPI},
-		{"GET", "/api/v1/enclave", true, s.handleEnclave},
+		{"GET", "/api/v1/enclave", false, s.handleEnclave},
 		{"GET", "/api/v1/me", false, s.handleMe},
 		{"POST", "/api/v1/dcrs", false, s.handlePublishDCR},
 		{"GET", "/api/v1/dcrs", false, s.handleListDCRs},

@@ -147,7 +147,10 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	for i, m := range spec.Mounts {
 		if _, err := os.Stat(m.Host); err != nil {
-			return Result{}, fmt.Errorf("%w: mount %d: %v", ErrInvalidSpec, i+1, err)
+			if pe, ok := err.(*os.PathError); ok {
+				err = pe.Err
+			}
+			return Result{}, fmt.Errorf("%w: mount %d: host path %s: %v", ErrInvalidSpec, i+1, m.Host, err)
 		}
 	}
 	bwrap := b.Path
@@ -226,7 +229,7 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	if st.init >= 0 {
 		// The script's main process has ended; whatever it left running
 		// ends now, before anyone reads /output.
-		err := error(nil)
+		err := killAndWait(st.init, waitDelay)
 		syscall.Close(st.init)
 		if err != nil {
 			return res, fmt.Errorf("sandbox: ending the sandbox's processes: %w", err)

@@ -48,7 +48,6 @@ var t0 = time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.FixedZone("CET", 3600))
 func at(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
 
 func testUsers(t *testing.T, s cleanroom.Store) {
-	before := time.Now().Add(-time.Minute)
 	must(t, s.CreateUser(ctx, "bob@example.com"))
 	must(t, s.CreateUser(ctx, "alice@example.com"))
 	wantCode(t, "CreateUser again", s.CreateUser(ctx, "bob@example.com"), cleanroom.ECONFLICT)
@@ -60,8 +59,8 @@ func testUsers(t *testing.T, s cleanroom.Store) {
 		t.Fatalf("ListUsers = %v, want alice then bob", emails(users))
 	}
 	for _, u := range users {
-		if u.CreatedAt.Before(before) || u.CreatedAt.Location() != time.UTC {
-			t.Errorf("%s: CreatedAt = %v, want a recent UTC time", u.Email, u.CreatedAt)
+		if u.CreatedAt.IsZero() || u.CreatedAt.Location() != time.UTC {
+			t.Errorf("%s: CreatedAt = %v, want a UTC time", u.Email, u.CreatedAt)
 		}
 		if u.ActiveTokens != 0 {
 			t.Errorf("%s: ActiveTokens = %d, want 0", u.Email, u.ActiveTokens)

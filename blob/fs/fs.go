@@ -117,7 +117,7 @@ func (s *Store) regular(key string) (string, error) {
 }
 
 // keyRE allows slash-separated segments of letters, digits, '.', '_' and
-// '-', each starting with a letter, digit or '_' or '-': no "..", no
+// '-', each starting with a letter, digit, '_' or '-': no "..", no
 // hidden names, no empty segments, no absolute paths.
 var keyRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`)
 

@@ -11,20 +11,22 @@ import (
 type writer struct {
 	store *Store
 	f     *os.File
-	state int // open, closed (file closed, temp file may remain), committed or aborted
+	state int
 }
 
+// Writer states. In stateClosed the file is closed but not yet renamed:
+// a Commit that failed after closing it can be retried or aborted.
 const (
-	open = iota
-	closed
-	committed
-	aborted
+	stateOpen = iota
+	stateClosed
+	stateCommitted
+	stateAborted
 )
 
-var errFinished = errors.New("blob store: write to a committed or aborted blob")
+var errFinished = errors.New("blob store: the blob is already committed or aborted")
 
 func (w *writer) Write(p []byte) (int, error) {
-	if w.state != open {
+	if w.state != stateOpen {
 		return 0, errFinished
 	}
 	return w.f.Write(p)
@@ -35,18 +37,18 @@ func (w *writer) Write(p []byte) (int, error) {
 // EINVALID for a malformed key; the blob can then still be committed under
 // a valid key or aborted.
 func (w *writer) Commit(key string) error {
-	if w.state == committed || w.state == aborted {
+	if w.state == stateCommitted || w.state == stateAborted {
 		return errFinished
 	}
 	if err := validKey(key); err != nil {
 		return err
 	}
-	if w.state == open {
+	if w.state == stateOpen {
 		err := w.f.Sync()
 		if cerr := w.f.Close(); err == nil {
 			err = cerr
 		}
-		w.state = closed
+		w.state = stateClosed
 		if err != nil {
 			return err
 		}
@@ -60,19 +62,19 @@ func (w *writer) Commit(key string) error {
 	if err := os.Rename(w.f.Name(), dst); err != nil {
 		return err
 	}
-	w.state = committed
+	w.state = stateCommitted
 	return syncDir(filepath.Dir(dst))
 }
 
 // Abort removes the temporary file. It does nothing after Commit.
 func (w *writer) Abort() error {
 	switch w.state {
-	case committed, aborted:
+	case stateCommitted, stateAborted:
 		return nil
-	case open:
+	case stateOpen:
 		w.f.Close()
 	}
-	w.state = aborted
+	w.state = stateAborted
 	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
