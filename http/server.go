@@ -41,17 +41,6 @@ func ErrorStatus(code string) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorCodeOf returns the error code of an HTTP status, for responses that
-// carry no JSON error body (a proxy's, say).
-func ErrorCodeOf(status int) string {
-	for code, s := range statusByCode {
-		if s == status {
-			return code
-		}
-	}
-	return cleanroom.EINTERNAL
-}
-
 // Server is the API server. NewServer sets defaults; exported fields
 // configure it before Open.
 type Server struct {

@@ -139,7 +139,10 @@ func (b *Bubblewrap) args(spec Spec) []string {
 // close once bwrap has ended.
 const waitDelay = 5 * time.Second
 
-// Run runs spec in a new sandbox; see Runner.
+// Run runs spec in a new sandbox; see Runner. It returns an error wrapping
+// ErrNoBubblewrap when bwrap is missing. A script ending by signal N is
+// told from one exiting with status 128+N only by that status: bwrap
+// reports both alike, so both come back as signal N.
 func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	spec, err := spec.validate()
 	if err != nil {
@@ -272,30 +275,45 @@ type bwrapStatus struct {
 	exitCode *int // the script's exit status; nil if it never ran or bwrap was killed
 }
 
-// readStatus reads bwrap's JSON status stream until bwrap exits. It takes a
-// pidfd on the sandbox's PID 1 as soon as bwrap names it, while bwrap, its
-// parent, still keeps the PID from being reused.
+// readStatus reads bwrap's JSON status stream until bwrap exits, taking a
+// pidfd on the sandbox's PID 1 as soon as bwrap names it.
 func readStatus(r io.Reader) bwrapStatus {
 	st := bwrapStatus{init: -1}
 	dec := json.NewDecoder(r)
 	for {
 		var msg struct {
-			ChildPID *int `json:"child-pid"`
-			ExitCode *int `json:"exit-code"`
+			ChildPID     *int   `json:"child-pid"`
+			PIDNamespace uint64 `json:"pid-namespace"`
+			ExitCode     *int   `json:"exit-code"`
 		}
 		if err := dec.Decode(&msg); err != nil {
 			io.Copy(io.Discard, r)
 			return st
 		}
 		if msg.ChildPID != nil && st.init < 0 {
-			if fd, err := pidfdOpen(*msg.ChildPID); err == nil {
-				st.init = fd
-			}
+			st.init = openInit(*msg.ChildPID, msg.PIDNamespace)
 		}
 		if msg.ExitCode != nil {
 			st.exitCode = msg.ExitCode
 		}
 	}
+}
+
+// openInit returns a pidfd on the sandbox's PID 1, host PID pid, or -1 when
+// it has already ended. Should it have ended and its PID gone to another
+// process, that process is in another PID namespace than pidNS: it is left
+// alone.
+func openInit(pid int, pidNS uint64) int {
+	fd, err := pidfdOpen(pid)
+	if err != nil {
+		return -1
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil || ns != fmt.Sprintf("pid:[%d]", pidNS) {
+		syscall.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // bwrapMessage extracts bwrap's own complaint from the start of stderr.

@@ -85,10 +85,11 @@ type Runner interface {
 	//
 	// A script's own failure (non-zero status, signal, time limit) is
 	// reported in Result, with a nil error. Run returns an error wrapping
-	// ErrInvalidSpec for a bad spec, ErrNoBubblewrap when bubblewrap is
-	// missing, another error when the sandbox could not be set up, and the
-	// context's error, with the Result of the killed run, when ctx ends
-	// before the script does.
+	// ErrInvalidSpec for a spec it refuses, an error wrapping the context's
+	// error, with the Result of the killed run, when ctx ends before the
+	// script does, and another error when the sandbox could not be set up
+	// or the script's output could not be written to Spec.Stdout or
+	// Spec.Stderr.
 	Run(ctx context.Context, spec Spec) (Result, error)
 }
 

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	DataDir string
 	Scratch string
 	URL     string
@@ -67,7 +67,7 @@ func (s *syncBuffer) String() string {
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startServer starts `cleanroom serve` on dataDir ("" makes a new one).
-func startServer(t *testing.T, dataDir string, args ...string) *testServer {
+func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -138,7 +138,7 @@ func (s *testServer) cli(c *client.Client, args ...string) (string, string, erro
 }
 
 // publish publishes def as c and returns its id.
-func publish(t *testing.T, c *client.Client, def *cleanroom.Definition) string {
+func publish(t testing.TB, c *client.Client, def *cleanroom.Definition) string {
 	t.Helper()
 	res, err := c.PublishDCR(context.Background(), def)
 	if err != nil {
@@ -147,7 +147,7 @@ func publish(t *testing.T, c *client.Client, def *cleanroom.Definition) string {
 	return res.ID
 }
 
-func uploadString(t *testing.T, c *client.Client, dcrID, node, data string) *cleanroom.Dataset {
+func uploadString(t testing.TB, c *client.Client, dcrID, node, data string) *cleanroom.Dataset {
 	t.Helper()
 	ds, err := c.UploadDataset(context.Background(), client.Upload{DCRID: dcrID, Node: node, Data: strings.NewReader(data), Size: int64(len(data))})
 	if err != nil {
@@ -157,7 +157,7 @@ func uploadString(t *testing.T, c *client.Client, dcrID, node, data string) *cle
 }
 
 // runJob runs node and waits for the job to end.
-func runJob(t *testing.T, c *client.Client, dcrID, node string) *cleanroom.Job {
+func runJob(t testing.TB, c *client.Client, dcrID, node string) *cleanroom.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -172,7 +172,7 @@ func runJob(t *testing.T, c *client.Client, dcrID, node string) *cleanroom.Job {
 }
 
 // resultFiles downloads a succeeded job's zip and returns its files.
-func resultFiles(t *testing.T, c *client.Client, job *cleanroom.Job) map[string]string {
+func resultFiles(t testing.TB, c *client.Client, job *cleanroom.Job) map[string]string {
 	t.Helper()
 	if job.State != cleanroom.JobSucceeded {
 		t.Fatalf("job %s is %s: %s", job.ID, job.State, job.Error)
@@ -185,7 +185,7 @@ func resultFiles(t *testing.T, c *client.Client, job *cleanroom.Job) map[string]
 }
 
 // noPlaintextUnder fails if any file under dir contains one of secrets.
-func noPlaintextUnder(t *testing.T, dir string, secrets ...string) {
+func noPlaintextUnder(t testing.TB, dir string, secrets ...string) {
 	t.Helper()
 	files := 0
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
@@ -209,7 +209,7 @@ func noPlaintextUnder(t *testing.T, dir string, secrets ...string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

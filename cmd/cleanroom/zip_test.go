@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func unzip(t *testing.T, b []byte) map[string]string {
+func unzip(t testing.TB, b []byte) map[string]string {
 	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {

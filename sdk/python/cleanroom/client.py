@@ -1,0 +1,459 @@
+"""The client: one user talking to one cleanroom server over its HTTP API.
+
+Datasets are encrypted on this machine before they leave it: the upload
+streams ciphertext only, and the dataset key goes to the server sealed to
+the enclave, bound to one clean room, data node and ciphertext.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import io
+import json
+import os
+import socket
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, List, Optional, Tuple, Union
+
+from . import crypto, enclave_specifications
+from .crypto import Key
+from .enclave_specifications import Attestation, EnclaveSpecifications
+from .errors import (CleanroomError, IntegrityError, UnreachableError, error_from_code,
+                     error_from_status)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analytics import AnalyticsDcr, AnalyticsDcrDefinition
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+"""The server a client talks to when neither ``url`` nor ``CLEANROOM_URL`` names one."""
+
+EMAIL_HEADER = "X-Cleanroom-Email"
+_JSON = "application/json"
+_BODY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class DcrSummary:
+    """One entry of the list of the user's clean rooms."""
+
+    id: str
+    name: str
+    owner: str
+    published_at: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset published to a data node. ``manifest_hash`` is the SHA-256
+    of its ciphertext; ``size`` the ciphertext's size in bytes."""
+
+    dcr_id: str
+    node: str
+    manifest_hash: str
+    size: int
+    published_by: str
+    published_at: str
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Dataset":
+        return cls(d.get("dcr_id", ""), d.get("node", ""), d.get("manifest_hash", ""),
+                   int(d.get("size", 0)), d.get("published_by", ""), d.get("published_at", ""))
+
+
+_DONE_STATES = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class Job:
+    """One run of one compute node: ``queued -> running -> succeeded |
+    failed | cancelled``. ``error`` says in words how a failed job ended;
+    ``warnings`` what an analyst should know about a successful one."""
+
+    id: str
+    dcr_id: str
+    node: str
+    state: str
+    created_by: str = ""
+    error: str = ""
+    warnings: List[str] = field(default_factory=list)
+    result_size: int = 0
+    has_logs: bool = False
+    created_at: str = ""
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended."""
+        return self.state in _DONE_STATES
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Job":
+        return cls(id=d["id"], dcr_id=d.get("dcr_id", ""), node=d.get("node", ""), state=d.get("state", ""),
+                   created_by=d.get("created_by", ""), error=d.get("error", ""),
+                   warnings=list(d.get("warnings") or []), result_size=int(d.get("result_size", 0)),
+                   has_logs=bool(d.get("has_logs", False)), created_at=d.get("created_at", ""),
+                   started_at=d.get("started_at"), finished_at=d.get("finished_at"))
+
+
+def create_client(user_email: str, api_token: str, url: Optional[str] = None, *,
+                  specs: Optional[EnclaveSpecifications] = None) -> "Client":
+    """Return a client acting as ``user_email`` with its API token.
+
+    The server is ``url``, else the ``CLEANROOM_URL`` environment variable,
+    else ``http://127.0.0.1:8080``. ``specs`` are the enclave specifications
+    the server's enclave is checked against before any key is sealed to it
+    (default :func:`cleanroom.enclave_specifications.latest`).
+    """
+    return Client(user_email, api_token, url=url, specs=specs)
+
+
+class Client:
+    """Calls one cleanroom server as one user. See :func:`create_client`."""
+
+    def __init__(self, user_email: str, api_token: str, url: Optional[str] = None, *,
+                 specs: Optional[EnclaveSpecifications] = None, timeout: float = 120.0) -> None:
+        self.user_email = user_email
+        self._token = api_token
+        self.url = (url or os.environ.get("CLEANROOM_URL") or DEFAULT_URL).rstrip("/")
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"server URL {self.url!r} is not an http:// or https:// URL")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self.specs = specs or enclave_specifications.latest()
+        self.timeout = timeout
+        self._attestation: Optional[Attestation] = None
+
+    def __repr__(self) -> str:
+        return f"Client({self.user_email!r}, url={self.url!r})"
+
+    # --- HTTP -------------------------------------------------------------
+
+    def _connect(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self.timeout)
+        try:
+            conn.connect()
+        except OSError as e:
+            raise UnreachableError(f"cannot reach the cleanroom server at {self.url}: {e}") from None
+        # Bodies go out in many writes; without this small ones wait for ACKs.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _request(self, method: str, path: str, body: Union[None, bytes, Iterable[bytes]] = None, *,
+                 content_type: Optional[str] = None, length: Optional[int] = None
+                 ) -> Tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send a request and return the connection and its 2xx response.
+
+        ``body`` is bytes or an iterable of byte strings; an iterable is
+        sent with ``length`` as its Content-Length, or chunked when the
+        length is unknown. API errors raise the :class:`CleanroomError`
+        subclass of the server's code, with the server's message.
+        """
+        if isinstance(body, (bytes, bytearray)):
+            pieces: Iterable[bytes] = (bytes(body),)
+            length = len(body)
+        else:
+            pieces = body or ()
+            if body is None:
+                length = 0 if method in ("POST", "PUT") else None
+        conn = self._connect()
+        try:
+            conn.putrequest(method, self._prefix + path, skip_accept_encoding=True)
+            conn.putheader("Authorization", "Bearer " + self._token)
+            conn.putheader(EMAIL_HEADER, self.user_email)
+            conn.putheader("Accept", _JSON)
+            if content_type:
+                conn.putheader("Content-Type", content_type)
+            if length is not None:
+                conn.putheader("Content-Length", str(length))
+            elif body is not None:
+                conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            send_error = self._send_body(conn, pieces, chunked=length is None and body is not None)
+            try:
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException) as e:
+                raise UnreachableError(f"{method} {path}: the cleanroom server at {self.url} "
+                                       f"did not answer: {send_error or e}") from None
+            if resp.status // 100 != 2:
+                raise self._error(method, path, resp)
+            return conn, resp
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    def _send_body(conn: http.client.HTTPConnection, pieces: Iterable[bytes], chunked: bool) -> Optional[OSError]:
+        """Send the body; a server that answers before reading all of it
+        (an error) may cut the connection, so a send error is returned for
+        the caller to report if no answer can be read either."""
+        try:
+            for piece in pieces:
+                if not piece:
+                    continue
+                if chunked:
+                    conn.send(b"%x\r\n" % len(piece))
+                    conn.send(piece)
+                    conn.send(b"\r\n")
+                else:
+                    conn.send(piece)
+            if chunked:
+                conn.send(b"0\r\n\r\n")
+        except OSError as e:
+            return e
+        return None
+
+    def _error(self, method: str, path: str, resp: http.client.HTTPResponse) -> CleanroomError:
+        raw = resp.read(1 << 20)
+        try:
+            doc = json.loads(raw)
+            if isinstance(doc, dict) and doc.get("code"):
+                return error_from_code(str(doc["code"]), str(doc.get("message", "")))
+        except ValueError:
+            pass
+        return error_from_status(resp.status, f"{method} {path}: server answered {resp.status} {resp.reason}")
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        """Send a JSON request (``body`` bytes are sent as they are) and
+        return the decoded JSON response, or None for an empty one."""
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body).encode()
+        conn, resp = self._request(method, path, body, content_type=_JSON if body is not None else None)
+        try:
+            raw = resp.read()
+        finally:
+            conn.close()
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise CleanroomError(f"{method} {path}: server sent an unreadable response") from None
+
+    # --- Users, enclave, clean rooms --------------------------------------
+
+    def me(self) -> str:
+        """The email the server authenticated this client as."""
+        return self._call("GET", "/api/v1/me")["email"]
+
+    def enclave(self) -> Attestation:
+        """The server's enclave attestation, checked against this client's
+        enclave specifications (fetched and checked once per client).
+        Raises :class:`~cleanroom.EnclaveNotTrusted` for an enclave the
+        specifications refuse."""
+        if self._attestation is None:
+            att = Attestation.from_json(self._call("GET", "/api/v1/enclave"))
+            self.specs.check(att, server=self.url)
+            self._attestation = att
+        return self._attestation
+
+    def publish_analytics_dcr(self, definition: "AnalyticsDcrDefinition") -> "AnalyticsDcr":
+        """Publish a clean room definition built by
+        :class:`~cleanroom.analytics.AnalyticsDcrBuilder` and return it.
+
+        The id is computed here from the canonical definition; a server that
+        answers with another id stored something other than what the
+        participants agreed to, and is refused with
+        :class:`~cleanroom.IntegrityError`. Publishing the same definition
+        again returns the same clean room.
+        """
+        from .analytics import AnalyticsDcr
+        out = self._call("POST", "/api/v1/dcrs", definition.canonical)
+        if out.get("id") != definition.id:
+            raise IntegrityError(f"server returned clean room id {out.get('id')}, "
+                                 f"but the definition hashes to {definition.id}")
+        return AnalyticsDcr(self, definition.id, definition.definition)
+
+    def retrieve_analytics_dcr(self, dcr_id: str) -> "AnalyticsDcr":
+        """Fetch a published clean room the user takes part in, checking
+        that its definition hashes to ``dcr_id``."""
+        from .analytics import AnalyticsDcr, canonical_definition, definition_id
+        out = self._call("GET", "/api/v1/dcrs/" + _q(dcr_id))
+        definition = out["definition"]
+        got = definition_id(canonical_definition(definition))
+        if got != dcr_id:
+            raise IntegrityError(f"server returned a definition that hashes to {got}, not to the requested id {dcr_id}")
+        datasets = [Dataset.from_json(d) for d in out.get("datasets") or []]
+        return AnalyticsDcr(self, dcr_id, definition, datasets=datasets,
+                            published_by=out.get("published_by", ""), published_at=out.get("published_at", ""))
+
+    def list_analytics_dcrs(self) -> List[DcrSummary]:
+        """The clean rooms the user owns or takes part in."""
+        return [DcrSummary(d["id"], d.get("name", ""), d.get("owner", ""), d.get("published_at", ""))
+                for d in self._call("GET", "/api/v1/dcrs") or []]
+
+    # --- Datasets -----------------------------------------------------------
+
+    def upload_dataset(self, data: BinaryIO, key: Key, file_name: Optional[str] = None) -> str:
+        """Encrypt a binary stream with ``key`` on this machine and upload
+        the ciphertext, in constant memory at any size. Returns the manifest
+        hash (SHA-256 of the ciphertext) to publish it with.
+
+        A stream whose remaining size can be known (a seekable file) is sent
+        with its exact length, others chunked; either way the server keeps
+        nothing of an upload cut short. ``file_name`` is accepted for
+        compatibility but not stored: a dataset is named by its data node.
+        """
+        size = _remaining_size(data)
+        source: BinaryIO = data if size is None else _LimitedReader(data, size)
+        expected = None if size is None else crypto.ciphertext_size(size)
+        h = hashlib.sha256()
+        sent = 0
+
+        def ciphertext() -> Iterable[bytes]:
+            nonlocal sent
+            for piece in crypto.encrypt_stream(source, key.material, crypto.DATASET_AD):
+                h.update(piece)
+                sent += len(piece)
+                yield piece
+            if expected is not None and sent != expected:
+                # Leave the request short: the server then discards it.
+                raise ValueError(f"the data ended after {size - source.remaining} of the "
+                                 f"{size} bytes it had when the upload started; nothing was stored")
+
+        conn, resp = self._request("POST", "/api/v1/blobs", ciphertext(),
+                                   content_type="application/octet-stream", length=expected)
+        try:
+            blob = json.loads(resp.read())
+        finally:
+            conn.close()
+        if size is not None and data.read(1):
+            raise ValueError(f"the data grew beyond the {size} bytes it had when the upload started; "
+                             "only those were uploaded, and nothing was published")
+        digest = h.hexdigest()
+        if blob.get("hash") != digest:
+            raise IntegrityError(f"server stored the upload as {blob.get('hash')} but the ciphertext sent "
+                                 f"hashes to {digest}; upload again")
+        return digest
+
+    def publish_dataset(self, dcr_id: str, node: str, manifest_hash: str, key: Key) -> Dataset:
+        """Publish an uploaded ciphertext to a data node, sealing ``key`` to
+        the enclave (checked against the enclave specifications) for exactly
+        this clean room, node and ciphertext."""
+        att = self.enclave()
+        sealed = crypto.seal_dataset_key(att.public_key, dcr_id, node, manifest_hash, key.material)
+        body = {"manifest_hash": manifest_hash, "sealed_key": base64.b64encode(sealed).decode()}
+        return Dataset.from_json(self._call("PUT", _node_path(dcr_id, node) + "/dataset", body))
+
+    def upload_and_publish_dataset(self, dcr_id: str, node: str, data: BinaryIO, key: Key,
+                                   file_name: Optional[str] = None) -> Dataset:
+        """Upload a dataset and publish it to a data node (see
+        :meth:`upload_dataset` and :meth:`publish_dataset`)."""
+        self.enclave()  # refuse an untrusted enclave before spending the upload
+        manifest_hash = self.upload_dataset(data, key, file_name)
+        return self.publish_dataset(dcr_id, node, manifest_hash, key)
+
+    def remove_dataset(self, dcr_id: str, node: str) -> None:
+        """Remove the dataset published to a data node."""
+        self._call("DELETE", _node_path(dcr_id, node) + "/dataset")
+
+    # --- Jobs -------------------------------------------------------------
+
+    def run_computation(self, dcr_id: str, node: str) -> Job:
+        """Start a computation; returns its queued job."""
+        return Job.from_json(self._call("POST", _node_path(dcr_id, node) + "/jobs"))
+
+    def list_jobs(self, dcr_id: str, node: str) -> List[Job]:
+        """The jobs of a compute node, newest first."""
+        return [Job.from_json(j) for j in self._call("GET", _node_path(dcr_id, node) + "/jobs") or []]
+
+    def get_job(self, job_id: str) -> Job:
+        """A job's current status."""
+        return Job.from_json(self._call("GET", "/api/v1/jobs/" + _q(job_id)))
+
+    def wait_for_job(self, job_id: str) -> Job:
+        """Return the job once it has ended. The server holds each request
+        until the job ends (or 30 s pass), so the end is seen at once."""
+        while True:
+            job = Job.from_json(self._call("GET", "/api/v1/jobs/" + _q(job_id) + "?wait=30s"))
+            if job.done:
+                return job
+
+    def cancel_job(self, job_id: str) -> None:
+        """Cancel a queued or running job."""
+        self._call("POST", "/api/v1/jobs/" + _q(job_id) + "/cancel")
+
+    def get_logs(self, job_id: str) -> str:
+        """A job's logs, where the node's log policy releases them."""
+        conn, resp = self._request("GET", "/api/v1/jobs/" + _q(job_id) + "/logs")
+        try:
+            return resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def download_result(self, job_id: str, out: BinaryIO) -> int:
+        """Write the result zip of a succeeded job to ``out``; returns its size."""
+        conn, resp = self._request("GET", "/api/v1/jobs/" + _q(job_id) + "/result")
+        n = 0
+        try:
+            while True:
+                chunk = resp.read(_BODY_CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                n += len(chunk)
+        except (OSError, http.client.HTTPException) as e:
+            raise UnreachableError(f"download of the result of job {job_id} broke off: {e}") from None
+        finally:
+            conn.close()
+        return n
+
+    def download_result_file(self, job_id: str) -> BinaryIO:
+        """The result zip of a succeeded job as a seekable file (in memory
+        when small, else a temporary file), positioned at its start."""
+        f = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+        try:
+            self.download_result(job_id, f)
+        except BaseException:
+            f.close()
+            raise
+        f.seek(0)
+        return f  # type: ignore[return-value]
+
+
+def _q(s: str) -> str:
+    return urllib.parse.quote(s, safe="")
+
+
+def _node_path(dcr_id: str, node: str) -> str:
+    return f"/api/v1/dcrs/{_q(dcr_id)}/nodes/{_q(node)}"
+
+
+def _remaining_size(data: BinaryIO) -> Optional[int]:
+    """Bytes left in a seekable stream, or None if it cannot tell."""
+    try:
+        if not data.seekable():
+            return None
+        pos = data.tell()
+        end = data.seek(0, io.SEEK_END)
+        data.seek(pos)
+        return max(0, end - pos)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class _LimitedReader:
+    """Reads at most ``remaining`` bytes from a stream, so an upload sends
+    exactly the length it announced."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self._stream = stream
+        self.remaining = size
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self.remaining:
+            n = self.remaining
+        if n == 0:
+            return b""
+        data = self._stream.read(n)
+        if data:
+            self.remaining -= len(data)
+        return data
