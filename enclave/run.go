@@ -14,9 +14,9 @@ import (
 	"github.com/cleanroom-dev/cleanroom/sandbox"
 )
 
-// scriptPath is where a computation's main script appears in the sandbox,
-// beside (not inside) /input so that /input holds only what the contract says.
-const scriptPath = "/cleanroom/main.py"
+// scriptDir holds a computation's main script in the sandbox, beside (not
+// inside) /input so that /input holds only what the contract says.
+const scriptDir = "/cleanroom"
 
 // jobFailure is a failure to report to the analyst as the job's error.
 type jobFailure struct{ msg string }
@@ -177,7 +177,10 @@ func (e *Enclave) runNode(ctx context.Context, w workspace, d *cleanroom.Definit
 		}
 	}
 	script := w.scriptPath(n.Name)
-	if err := os.WriteFile(script, []byte(n.Script), 0o600); err != nil {
+	if err := os.Mkdir(script, 0o700); err != nil {
+		return sandbox.Result{}, err
+	}
+	if err := os.WriteFile(filepath.Join(script, "main.py"), []byte(n.Script), 0o600); err != nil {
 		return sandbox.Result{}, err
 	}
 	output := w.outputPath(n.Name)
@@ -185,11 +188,11 @@ func (e *Enclave) runNode(ctx context.Context, w workspace, d *cleanroom.Definit
 		return sandbox.Result{}, err
 	}
 	return e.Sandbox.Run(ctx, sandbox.Spec{
-		Command: []string{e.Python, scriptPath},
+		Command: []string{e.Python, scriptDir + "/main.py"},
 		Mounts: []sandbox.Mount{
 			{Host: input, Sandbox: "/input"},
 			{Host: output, Sandbox: "/output", Writable: true},
-			{Host: script, Sandbox: scriptPath},
+			{Host: script, Sandbox: scriptDir},
 		},
 		Stdout:  logs,
 		Stderr:  logs,
@@ -280,7 +283,7 @@ type workspace struct{ dir string }
 func (w workspace) dataPath(node string) string   { return filepath.Join(w.dir, "data", node) }
 func (w workspace) inputPath(node string) string  { return filepath.Join(w.dir, "input", node) }
 func (w workspace) outputPath(node string) string { return filepath.Join(w.dir, "output", node) }
-func (w workspace) scriptPath(node string) string { return filepath.Join(w.dir, "script", node+".py") }
+func (w workspace) scriptPath(node string) string { return filepath.Join(w.dir, "script", node) }
 
 // tailBuffer keeps the last max bytes written to it: a traceback is at the end.
 type tailBuffer struct {

@@ -26,7 +26,10 @@ var ErrNoBubblewrap = errors.New("sandbox: bubblewrap (bwrap) not found; install
 type Bubblewrap struct {
 	Path string // bwrap binary; default: looked up on PATH, then /usr/bin/bwrap
 
-	root rootfs // the runtime; zero means the host's /usr (hostUsr)
+	// Root is a worker image: a host directory bound read-only as the
+	// sandbox's /. It must hold the mount points the Specs use. Empty
+	// means the host's /usr (hostUsr).
+	Root string
 }
 
 var _ Runner = (*Bubblewrap)(nil)
@@ -110,9 +113,9 @@ const (
 // args returns bwrap's options for spec, a validated Spec. The command
 // follows them on bwrap's command line: bwrap takes it only from there.
 func (b *Bubblewrap) args(spec Spec) []string {
-	root := b.root
-	if root.args == nil {
-		root = hostUsr()
+	root := hostUsr()
+	if b.Root != "" {
+		root = rootfs{args: []string{"--ro-bind", b.Root, "/"}}
 	}
 	args := append([]string(nil), isolation...)
 	args = append(args, "--clearenv")
