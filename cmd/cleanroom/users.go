@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
@@ -19,14 +22,25 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return hintError("users needs a command", "cleanroom users add EMAIL --data DIR | users list --data DIR | users revoke EMAIL --data DIR")
 	}
 	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("users "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data", defaultDataDir(), "the server's data directory")
-	email, err := parseWithArg(fs, args, cmd != "list")
+	if cmd != "add" && cmd != "list" && cmd != "revoke" {
+		return usageError("unknown users command %q; use add, list or revoke", cmd)
+	}
+	flags := flag.NewFlagSet("users "+cmd, flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	dataDir := flags.String("data", defaultDataDir(), "the server's data directory")
+	email, err := parseWithArg(flags, args, cmd != "list")
 	if err != nil {
 		return err
 	}
-	db := sqlite.NewDB(filepath.Join(*dataDir, dbFile))
+	path := filepath.Join(*dataDir, dbFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// A mistyped --data must not go unnoticed: say where the new database is.
+		fmt.Fprintf(stderr, "no database in %s yet; creating one (the server uses it with --data %s)\n", *dataDir, *dataDir)
+		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+			return err
+		}
+	}
+	db := sqlite.NewDB(path)
 	if err := db.Open(); err != nil {
 		return hintError(fmt.Sprintf("open the database in %s: %v", *dataDir, err), "pass the server's --data directory")
 	}
@@ -67,7 +81,7 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "revoked %d token(s) of %s\n", n, email)
 		return nil
 	}
-	return usageError("unknown users command %q; use add, list or revoke", cmd)
+	return nil
 }
 
 // parseWithArg parses flags that may stand before or after one positional
