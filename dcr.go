@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -89,22 +88,14 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 // refused rather than dropped: a dropped field would silently change what
 // participants agree to. Returns EINVALID or ETOOLARGE.
 func ParseDefinition(data []byte) (*Definition, error) {
-	if len(data) > MaxDefinitionSize {
-		return nil, Errorf(ETOOLARGE, "definition is %s; the limit is %s (scripts and static files included)", FormatBytes(int64(len(data))), FormatBytes(MaxDefinitionSize))
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var d Definition
-	if err := dec.Decode(&d); err != nil {
-		return nil, Errorf(EINVALID, "definition is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, Errorf(EINVALID, "definition has data after its closing brace")
+	d, err := ParseDraftDefinition(data)
+	if err != nil {
+		return nil, err
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	return &d, nil
+	return d, nil
 }
 
 // Validate checks every rule of a definition and reports all the problems

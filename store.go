@@ -81,6 +81,21 @@ type Store interface {
 	ClaimJob(ctx context.Context, now time.Time) (*Job, error)
 	// FinishJob records how a running or queued job ended. Returns ECONFLICT if it had already ended.
 	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error
+	// CreateDraft stores a new draft.
+	CreateDraft(ctx context.Context, d *Draft) error
+	// FindDraft returns a draft by id. Returns ENOTFOUND.
+	FindDraft(ctx context.Context, id string) (*Draft, error)
+	// ListDrafts returns the drafts owner created, most recently updated first.
+	ListDrafts(ctx context.Context, owner string) ([]*Draft, error)
+	// UpdateDraft replaces a draft's definition. Returns ENOTFOUND, or
+	// ECONFLICT once the draft is published.
+	UpdateDraft(ctx context.Context, id string, def *Definition, now time.Time) (*Draft, error)
+	// PublishDraft freezes a draft as published under dcrID. Returns
+	// ENOTFOUND, or ECONFLICT if it was already published.
+	PublishDraft(ctx context.Context, id, dcrID string, now time.Time) error
+	// DeleteDraft removes a draft. Returns ENOTFOUND.
+	DeleteDraft(ctx context.Context, id string) error
+
 	// FailRunningJobs marks every running job failed with reason; used at start-up,
 	// when no job can still be running. Returns how many it marked.
 	FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error)

@@ -145,12 +145,23 @@ func (c *Client) PublishDCR(ctx context.Context, def *cleanroom.Definition) (*cl
 	if err := c.do(ctx, "POST", "/api/v1/dcrs", canonical, &out); err != nil {
 		return nil, err
 	}
-	// The id is the hash of what we sent: a server that answers otherwise
-	// stored something else than what the participants agreed to.
-	if want := cleanroom.DefinitionID(canonical); out.ID != want {
-		return nil, fmt.Errorf("server returned clean room id %s, but the definition hashes to %s", out.ID, want)
+	if err := checkID(def, out.ID); err != nil {
+		return nil, err
 	}
 	return &out, nil
+}
+
+// checkID verifies that id is the hash of def: a server that answers
+// otherwise stored something else than what the participants agreed to.
+func checkID(def *cleanroom.Definition, id string) error {
+	canonical, err := def.Canonical()
+	if err != nil {
+		return err
+	}
+	if want := cleanroom.DefinitionID(canonical); id != want {
+		return fmt.Errorf("server returned clean room id %s, but the definition hashes to %s", id, want)
+	}
+	return nil
 }
 
 // DCR returns a published clean room and its datasets.
@@ -159,12 +170,8 @@ func (c *Client) DCR(ctx context.Context, id string) (*cleanroom.DCRView, error)
 	if err := c.do(ctx, "GET", "/api/v1/dcrs/"+url.PathEscape(id), nil, &out); err != nil {
 		return nil, err
 	}
-	canonical, err := out.Definition.Canonical()
-	if err != nil {
+	if err := checkID(out.Definition, id); err != nil {
 		return nil, err
-	}
-	if got := cleanroom.DefinitionID(canonical); got != id {
-		return nil, fmt.Errorf("server returned a definition that hashes to %s, not to the requested id %s", got, id)
 	}
 	return &out, nil
 }

@@ -9,7 +9,6 @@ import (
 )
 
 func (s *Server) handlePublishDCR(w http.ResponseWriter, r *http.Request) {
-	email := cleanroom.UserFromContext(r.Context())
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cleanroom.MaxDefinitionSize))
 	if err != nil {
 		s.Error(w, r, err)
@@ -20,26 +19,38 @@ func (s *Server) handlePublishDCR(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if !strings.EqualFold(def.Owner, email) {
-		s.Error(w, r, cleanroom.Errorf(cleanroom.EFORBIDDEN, "owner is %q but you are %q; a clean room is published by its owner", def.Owner, email))
-		return
-	}
-	canonical, err := def.Canonical()
+	res, err := s.publish(r, def)
 	if err != nil {
 		s.Error(w, r, err)
 		return
+	}
+	writeJSON(w, publishStatus(res), res)
+}
+
+// publish stores a valid definition as a clean room owned by the caller.
+// The same definition published again keeps its id and reports Created false.
+func (s *Server) publish(r *http.Request, def *cleanroom.Definition) (*cleanroom.PublishResult, error) {
+	email := cleanroom.UserFromContext(r.Context())
+	if !strings.EqualFold(def.Owner, email) {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "owner is %q but you are %q; a clean room is published by its owner", def.Owner, email)
+	}
+	canonical, err := def.Canonical()
+	if err != nil {
+		return nil, err
 	}
 	dcr := &cleanroom.DCR{ID: cleanroom.DefinitionID(canonical), Definition: def, Canonical: canonical, PublishedBy: email, PublishedAt: s.Now().UTC()}
 	created, err := s.Store.CreateDCR(r.Context(), dcr)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return nil, err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
+	return &cleanroom.PublishResult{ID: dcr.ID, Created: created}, nil
+}
+
+func publishStatus(res *cleanroom.PublishResult) int {
+	if res.Created {
+		return http.StatusCreated
 	}
-	writeJSON(w, status, cleanroom.PublishResult{ID: dcr.ID, Created: created})
+	return http.StatusOK
 }
 
 func (s *Server) handleGetDCR(w http.ResponseWriter, r *http.Request) {

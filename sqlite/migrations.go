@@ -73,4 +73,16 @@ CREATE INDEX jobs_node ON jobs (dcr_id, node, created_at);
 -- jobs_queue serves ClaimJob: the queued jobs in creation order.
 CREATE INDEX jobs_queue ON jobs (created_at) WHERE state = 'queued';
 `,
+	`
+-- drafts are clean rooms being written, seen by their owner only.
+CREATE TABLE drafts (
+	id           TEXT PRIMARY KEY,
+	owner        TEXT NOT NULL COLLATE NOCASE,
+	definition   BLOB NOT NULL, -- JSON, possibly incomplete
+	published_id TEXT,          -- the clean room it became; the draft is then frozen
+	created_at   TEXT NOT NULL,
+	updated_at   TEXT NOT NULL
+);
+CREATE INDEX drafts_owner ON drafts (owner, updated_at);
+`,
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"FinishJob", testFinishJob},
 		{"FailRunningJobs", testFailRunningJobs},
+		{"Drafts", testDrafts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

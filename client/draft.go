@@ -1,0 +1,68 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+func draftPath(id string) string { return "/api/v1/drafts/" + url.PathEscape(id) }
+
+// draftBody encodes a possibly incomplete definition for the drafts API.
+func draftBody(def *cleanroom.Definition) ([]byte, error) { return json.Marshal(def) }
+
+// CreateDraft saves a new draft of a clean room.
+func (c *Client) CreateDraft(ctx context.Context, def *cleanroom.Definition) (*cleanroom.Draft, error) {
+	body, err := draftBody(def)
+	if err != nil {
+		return nil, err
+	}
+	var out cleanroom.Draft
+	return &out, c.do(ctx, "POST", "/api/v1/drafts", body, &out)
+}
+
+// UpdateDraft replaces a draft's definition.
+func (c *Client) UpdateDraft(ctx context.Context, id string, def *cleanroom.Definition) (*cleanroom.Draft, error) {
+	body, err := draftBody(def)
+	if err != nil {
+		return nil, err
+	}
+	var out cleanroom.Draft
+	return &out, c.do(ctx, "PUT", draftPath(id), body, &out)
+}
+
+// Draft returns one of the user's drafts.
+func (c *Client) Draft(ctx context.Context, id string) (*cleanroom.Draft, error) {
+	var out cleanroom.Draft
+	return &out, c.do(ctx, "GET", draftPath(id), nil, &out)
+}
+
+// Drafts lists the user's drafts.
+func (c *Client) Drafts(ctx context.Context) ([]*cleanroom.Draft, error) {
+	var out []*cleanroom.Draft
+	return out, c.do(ctx, "GET", "/api/v1/drafts", nil, &out)
+}
+
+// DeleteDraft deletes a draft.
+func (c *Client) DeleteDraft(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", draftPath(id), nil, nil)
+}
+
+// PublishDraft validates and publishes a draft, which is then frozen. The
+// returned id is checked against the draft's definition, as PublishDCR does.
+func (c *Client) PublishDraft(ctx context.Context, id string) (*cleanroom.PublishResult, error) {
+	d, err := c.Draft(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out cleanroom.PublishResult
+	if err := c.do(ctx, "POST", draftPath(id)+"/publish", nil, &out); err != nil {
+		return nil, err
+	}
+	if err := checkID(d.Definition, out.ID); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
