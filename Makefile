@@ -6,8 +6,9 @@ BIN      := bin/cleanroom
 DATA     ?= cleanroom-data
 ADDR     ?= 127.0.0.1:8080
 # Debian packages the server and its tests need: bubblewrap is the sandbox,
-# python3 the interpreter computations run on until worker images exist.
-DEB_PKGS := bubblewrap python3
+# python3 the interpreter computations run on until worker images exist,
+# python3-cryptography what the Python SDK (sdk/python) needs.
+DEB_PKGS := bubblewrap python3 python3-cryptography
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build run test bench clean
@@ -18,6 +19,7 @@ deps:
 	@missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	/usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing="$$missing python3-cryptography"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -32,6 +34,7 @@ run: deps build
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	/usr/bin/python3 -m unittest discover -s sdk/python/tests -v
 
 bench: deps build
 	bench/run.sh

@@ -324,6 +324,25 @@ class RawDataNode(Node):
 JobOrId = Union[Job, str]
 
 
+class _ResultZip(zipfile.ZipFile):
+    """A result zip that owns the temporary file it was downloaded to, and
+    closes it when closed (or garbage collected)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        try:
+            super().__init__(file)
+        except BaseException:
+            file.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._file.close()
+
+
 def _job_id(job: JobOrId) -> str:
     return job if isinstance(job, str) else job.id
 
@@ -356,7 +375,7 @@ class PythonComputeNode(Node):
             raise JobFailed(ended)
         for w in ended.warnings:
             warnings.warn(f"job {ended.id}: {w}", JobWarning, stacklevel=2)
-        return zipfile.ZipFile(self._client.download_result_file(ended.id))
+        return _ResultZip(self._client.download_result_file(ended.id))
 
     def run_computation_and_get_results_as_zip(self) -> zipfile.ZipFile:
         """Run the computation, wait for it, and return its results (see

@@ -13,11 +13,13 @@ import http.client
 import io
 import json
 import os
+import queue
 import socket
 import tempfile
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import crypto, enclave_specifications
 from .crypto import Key
@@ -208,6 +210,9 @@ class Client:
             if chunked:
                 conn.send(b"0\r\n\r\n")
         except OSError as e:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stop producing a body nobody reads
             return e
         return None
 
@@ -229,6 +234,8 @@ class Client:
         conn, resp = self._request(method, path, body, content_type=_JSON if body is not None else None)
         try:
             raw = resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            raise UnreachableError(f"{method} {path}: the answer of {self.url} broke off: {e}") from None
         finally:
             conn.close()
         if not raw.strip():
@@ -319,7 +326,7 @@ class Client:
                 raise ValueError(f"the data ended after {size - source.remaining} of the "
                                  f"{size} bytes it had when the upload started; nothing was stored")
 
-        conn, resp = self._request("POST", "/api/v1/blobs", ciphertext(),
+        conn, resp = self._request("POST", "/api/v1/blobs", _prefetch(ciphertext()),
                                    content_type="application/octet-stream", length=expected)
         try:
             blob = json.loads(resp.read())
@@ -438,6 +445,48 @@ def _remaining_size(data: BinaryIO) -> Optional[int]:
         return max(0, end - pos)
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def _prefetch(pieces: Iterable[bytes], depth: int = 3) -> Iterator[bytes]:
+    """Run an iterator in a background thread, a few items ahead of the
+    consumer: the upload encrypts and hashes the next segments while the
+    current one is being sent (both release the GIL). Exceptions of the
+    iterator are raised in the consumer; a consumer that stops early stops
+    the thread."""
+    q: "queue.Queue[tuple]" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        try:
+            for piece in pieces:
+                if not put((piece, None)):
+                    return
+            put((None, None))
+        except BaseException as e:  # handed to the consumer
+            put((None, e))
+
+    worker = threading.Thread(target=produce, name="cleanroom-encrypt", daemon=True)
+    worker.start()
+    try:
+        while True:
+            piece, err = q.get()
+            if err is not None:
+                raise err
+            if piece is None:
+                return
+            yield piece
+    finally:
+        stop.set()
+        worker.join()
 
 
 class _LimitedReader:

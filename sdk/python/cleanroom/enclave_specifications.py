@@ -21,6 +21,8 @@ offers that list the tuple is empty and only the checks above apply.
 from __future__ import annotations
 
 import base64
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Tuple
@@ -99,7 +101,17 @@ class EnclaveSpecifications:
             warnings.warn(
                 f"the enclave of {server} runs in software mode: nothing but the server's operator "
                 "vouches for its key, so the operator could decrypt the datasets published to it",
-                EnclaveSoftwareWarning, stacklevel=3)
+                EnclaveSoftwareWarning, stacklevel=_caller_outside_package())
+
+
+def _caller_outside_package() -> int:
+    """The warnings stack level of the first caller outside this package,
+    so a warning points at the user's line, not at the SDK's."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _suite(s: Tuple[int, int, int]) -> str:
