@@ -6,12 +6,13 @@ BIN      := bin/cleanroom
 DATA     ?= cleanroom-data
 ADDR     ?= 127.0.0.1:8080
 # Debian packages the server and its tests need: bubblewrap is the sandbox,
-# python3 the interpreter computations run on until worker images exist,
-# python3-cryptography what the Python SDK (sdk/python) needs.
-DEB_PKGS := bubblewrap python3 python3-cryptography
+# python3 the interpreter of the sandbox's own tests and of the SDK's,
+# python3-cryptography what the Python SDK (sdk/python) needs, mmdebstrap
+# what builds the worker images (uidmap lets it do so without root).
+DEB_PKGS := bubblewrap python3 python3-cryptography mmdebstrap uidmap
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build images run test bench clean
 
 all: build
 
@@ -20,6 +21,8 @@ deps:
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	/usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing="$$missing python3-cryptography"; \
+	command -v mmdebstrap >/dev/null 2>&1 || missing="$$missing mmdebstrap"; \
+	[ "$$(id -u)" = 0 ] || command -v newuidmap >/dev/null 2>&1 || missing="$$missing uidmap"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -28,10 +31,15 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/cleanroom
 
-run: deps build
+# The worker images scripts run on, built once per machine into a cache
+# every server and test shares (about a minute; env CLEANROOM_IMAGES moves it).
+images: deps build
+	./$(BIN) images build
+
+run: images
 	./$(BIN) serve --addr $(ADDR) --data $(DATA)
 
-test: deps
+test: images
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 	/usr/bin/python3 -m unittest discover -s sdk/python/tests -v

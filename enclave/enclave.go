@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -33,10 +34,26 @@ type Enclave struct {
 	Logger      *slog.Logger
 	Now         func() time.Time
 
+	// Limits of one computation besides JobTimeout; 0 sets no limit.
+	// NewEnclave sets sandbox's defaults.
+	JobMemory      int64 // bytes of memory, its /tmp and /output included
+	JobProcesses   int   // processes and threads at once
+	JobOutputSize  int64 // bytes written to /output
+	JobOutputFiles int   // files and directories in /output
+
+	// JobUID is where the host users that jobs run as start when the
+	// server runs as root: one per job running at once, each with a group
+	// of the same number, the first free ones from JobUID up that no other
+	// server on the machine holds. Nothing else may use them.
+	JobUID int
+
 	key    *crypt.PrivateKey
 	wake   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	slots  chan *sandbox.User // job users free to run a job; nil ones without root
+	leases []*os.File         // locks on the job users, held while open
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -48,7 +65,7 @@ func NewEnclave(key *crypt.PrivateKey) *Enclave {
 	return &Enclave{
 		Concurrency: runtime.NumCPU(),
 		Python:      "/usr/bin/python3",
-		JobTimeout:  10 * time.Minute,
+		JobTimeout:  sandbox.DefaultTimeout,
 		MaxLogSize:  1 << 20,
 		Logger:      slog.Default(),
 		Now:         time.Now,
@@ -56,6 +73,12 @@ func NewEnclave(key *crypt.PrivateKey) *Enclave {
 		wake:        make(chan struct{}, 1),
 		running:     map[string]context.CancelCauseFunc{},
 		ended:       make(chan struct{}),
+
+		JobMemory:      sandbox.DefaultMemory,
+		JobProcesses:   sandbox.DefaultProcesses,
+		JobOutputSize:  sandbox.DefaultOutputSize,
+		JobOutputFiles: sandbox.DefaultOutputFiles,
+		JobUID:         DefaultJobUID,
 	}
 }
 
@@ -98,6 +121,12 @@ func (e *Enclave) Open() error {
 	} else if n > 0 {
 		e.Logger.Warn("marked jobs interrupted by the last shutdown as failed", "jobs", n)
 	}
+	if err := e.prepareScratch(); err != nil {
+		return err
+	}
+	if err := e.leaseUsers(max(e.Concurrency, 1)); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	for i := 0; i < max(e.Concurrency, 1); i++ {
@@ -113,6 +142,7 @@ func (e *Enclave) Close() error {
 		e.cancel()
 	}
 	e.wg.Wait()
+	e.releaseUsers()
 	return nil
 }
 

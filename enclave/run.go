@@ -54,6 +54,16 @@ func (e *Enclave) runJob(parent context.Context, job *cleanroom.Job) {
 	e.Logger.Info("job ended", "job", job.ID, "dcr", job.DCRID, "node", job.Node, "state", update.State)
 }
 
+// jobError is err as the job's error: a limit the job went over is named
+// as the job's.
+func jobError(err error) string {
+	var le *sandbox.LimitError
+	if errors.As(err, &le) {
+		return fmt.Sprintf("job exceeded its %s limit of %s", le.Limit, le.Max)
+	}
+	return err.Error()
+}
+
 func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.JobUpdate {
 	failed := func(err error) cleanroom.JobUpdate {
 		var f *jobFailure
@@ -73,17 +83,17 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 		return failed(failf("%s", cleanroom.ErrorMessage(err)))
 	}
 
-	scratch, err := os.MkdirTemp(e.ScratchDir, "cleanroom-job-")
+	user := <-e.slots
+	defer func() { e.slots <- user }()
+	w, err := e.newWorkspace(user)
 	if err != nil {
 		return failed(err)
 	}
-	defer os.RemoveAll(scratch)
-	w := workspace{dir: scratch}
-	for _, sub := range []string{"data", "input", "output", "script"} {
-		if err := os.Mkdir(filepath.Join(scratch, sub), 0o700); err != nil {
-			return failed(err)
+	defer func() {
+		if err := w.remove(); err != nil {
+			e.Logger.Error("remove job scratch directory", "job", job.ID, "err", err)
 		}
-	}
+	}()
 
 	for _, n := range data {
 		if err := e.decryptDataset(ctx, dcr.ID, n, w.dataPath(n.Name)); err != nil {
@@ -92,23 +102,43 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 	}
 
 	var logs *tailBuffer
-	var res sandbox.Result
 	for _, n := range compute {
 		logs = newTailBuffer(e.MaxLogSize)
-		res, err = e.runNode(ctx, w, dcr.Definition, n, logs)
+		res, err := e.runNode(ctx, w, dcr.Definition, n, logs)
+		if w.warn != "" {
+			e.Logger.Warn(w.warn)
+			w.warn = ""
+		}
 		if err != nil {
 			return failed(err)
 		}
 		if ctx.Err() != nil {
 			return failed(ctx.Err())
 		}
-		if res.Err() != nil && n.Name != job.Node {
+		runErr := res.Err()
+		if runErr == nil || !isLimit(runErr) {
+			// A full /output fails the script's writes, whatever it
+			// then does: the limit is the cause.
+			if err := e.checkOutput(w, n.Name); err != nil {
+				runErr = err
+			}
+		}
+		if runErr != nil && n.Name != job.Node {
 			// Upstream logs belong to that node's analysts, not this one's.
-			return failed(failf("computation %q, which %q depends on, failed: %v", n.Name, job.Node, res.Err()))
+			return failed(failf("computation %q, which %q depends on, failed: %s", n.Name, job.Node, jobError(runErr)))
+		}
+		if runErr != nil {
+			target := dcr.Definition.Node(job.Node)
+			return e.seal(ctx, job, target, w, runErr, logs)
 		}
 	}
 	target := dcr.Definition.Node(job.Node)
-	return e.seal(ctx, job, target, w, res, logs)
+	return e.seal(ctx, job, target, w, nil, logs)
+}
+
+func isLimit(err error) bool {
+	var le *sandbox.LimitError
+	return errors.As(err, &le)
 }
 
 // decryptDataset writes the plaintext of a data node's dataset to dst; a
@@ -119,7 +149,7 @@ func (e *Enclave) decryptDataset(ctx context.Context, dcrID string, n *cleanroom
 		if n.IsRequired {
 			return failf("data node %q is required but has no dataset; its data owner must publish one first", n.Name)
 		}
-		return os.WriteFile(dst, nil, 0o600)
+		return writeFile(dst, strings.NewReader(""))
 	} else if err != nil {
 		return err
 	}
@@ -156,66 +186,80 @@ func writeFile(dst string, r io.Reader) error {
 	return f.Close()
 }
 
-// runNode lays out /input for one computation and runs its script.
-func (e *Enclave) runNode(ctx context.Context, w workspace, d *cleanroom.Definition, n *cleanroom.Node, logs io.Writer) (sandbox.Result, error) {
+// runNode lays out /input for one computation and runs its script. A data
+// dependency is hard-linked into /input; the /output of a computation it
+// depends on is mounted there read-only.
+func (e *Enclave) runNode(ctx context.Context, w *workspace, d *cleanroom.Definition, n *cleanroom.Node, logs io.Writer) (sandbox.Result, error) {
 	input := w.inputPath(n.Name)
-	if err := os.MkdirAll(filepath.Join(input, "code"), 0o700); err != nil {
+	if err := w.mkdir(input); err != nil {
 		return sandbox.Result{}, err
 	}
+	if err := w.mkdir(filepath.Join(input, "code")); err != nil {
+		return sandbox.Result{}, err
+	}
+	mounts := []sandbox.Mount{{Host: input, Sandbox: "/input"}}
 	for _, dep := range n.Dependencies {
-		src := w.dataPath(dep)
 		if d.Node(dep).Kind.IsCompute() {
-			src = w.outputPath(dep)
+			if err := w.mkdir(filepath.Join(input, dep)); err != nil {
+				return sandbox.Result{}, err
+			}
+			mounts = append(mounts, sandbox.Mount{Host: w.outputPath(dep), Sandbox: "/input/" + dep})
+			continue
 		}
-		if err := linkTree(src, filepath.Join(input, dep)); err != nil {
+		if err := w.linkTree(w.dataPath(dep), filepath.Join(input, dep)); err != nil {
 			return sandbox.Result{}, err
 		}
 	}
 	for _, f := range n.Files {
-		if err := os.WriteFile(filepath.Join(input, "code", f.Name), []byte(f.Content), 0o600); err != nil {
+		if err := w.writeFile(filepath.Join(input, "code", f.Name), f.Content); err != nil {
 			return sandbox.Result{}, err
 		}
 	}
 	script := w.scriptPath(n.Name)
-	if err := os.Mkdir(script, 0o700); err != nil {
+	if err := w.mkdir(script); err != nil {
 		return sandbox.Result{}, err
 	}
-	if err := os.WriteFile(filepath.Join(script, "main.py"), []byte(n.Script), 0o600); err != nil {
+	if err := w.writeFile(filepath.Join(script, "main.py"), n.Script); err != nil {
 		return sandbox.Result{}, err
 	}
 	output := w.outputPath(n.Name)
-	if err := os.Mkdir(output, 0o700); err != nil {
+	limits := sandbox.Limits{Memory: e.JobMemory, Processes: e.JobProcesses}
+	sized, err := w.makeOutput(output, e.JobOutputSize, e.JobOutputFiles)
+	if err != nil {
 		return sandbox.Result{}, err
 	}
+	if !sized {
+		limits.FileSize = e.JobOutputSize
+	}
+	mounts = append(mounts,
+		sandbox.Mount{Host: output, Sandbox: "/output", Writable: true},
+		sandbox.Mount{Host: script, Sandbox: scriptDir})
 	return e.Sandbox.Run(ctx, sandbox.Spec{
 		Command: []string{e.Python, scriptDir + "/main.py"},
-		Mounts: []sandbox.Mount{
-			{Host: input, Sandbox: "/input"},
-			{Host: output, Sandbox: "/output", Writable: true},
-			{Host: script, Sandbox: scriptDir},
-		},
+		Mounts:  mounts,
 		Stdout:  logs,
 		Stderr:  logs,
 		Timeout: e.JobTimeout,
+		Limits:  limits,
+		User:    w.user,
 	})
 }
 
 // seal stores the outcome of the target computation: its zip and, as the
 // node's log policy allows, its logs, both encrypted under a fresh key
 // sealed to the enclave.
-func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w workspace, res sandbox.Result, logs *tailBuffer) cleanroom.JobUpdate {
-	runErr := res.Err()
+func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w *workspace, runErr error, logs *tailBuffer) cleanroom.JobUpdate {
 	keepLogs := (runErr == nil && n.EnableLogsOnSuccess) || (runErr != nil && n.EnableLogsOnError)
 	u := cleanroom.JobUpdate{State: cleanroom.JobSucceeded}
 	if runErr != nil {
 		u.State = cleanroom.JobFailed
 		if keepLogs {
-			u.Error = runErr.Error()
+			u.Error = jobError(runErr)
 			if last := logs.LastLine(); last != "" {
 				u.Error += ": " + last
 			}
 		} else {
-			u.Error = fmt.Sprintf("%v; logs are disabled for node %q (enable_logs_on_error is off)", runErr, n.Name)
+			u.Error = fmt.Sprintf("%s; logs are disabled for node %q (enable_logs_on_error is off)", jobError(runErr), n.Name)
 		}
 	}
 
@@ -248,10 +292,12 @@ func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Nod
 	var size int64
 	err = e.storeEncrypted(ctx, cleanroom.JobResultKey(job.ID), key, crypt.ResultAD(job.ID), func(dst io.Writer) error {
 		var err error
-		size, u.Warnings, err = writeZip(dst, w.outputPath(n.Name))
+		size, u.Warnings, err = writeZip(dst, w.outputPath(n.Name), e.JobOutputSize, e.JobOutputFiles)
 		return err
 	})
-	if err != nil {
+	if isLimit(err) {
+		return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: jobError(err)}
+	} else if err != nil {
 		return fail(err)
 	}
 	u.ResultSize = size
@@ -276,14 +322,6 @@ func (e *Enclave) storeEncrypted(ctx context.Context, blobKey string, key, ad []
 	}
 	return bw.Commit(blobKey)
 }
-
-// workspace names the paths of one job's scratch directory.
-type workspace struct{ dir string }
-
-func (w workspace) dataPath(node string) string   { return filepath.Join(w.dir, "data", node) }
-func (w workspace) inputPath(node string) string  { return filepath.Join(w.dir, "input", node) }
-func (w workspace) outputPath(node string) string { return filepath.Join(w.dir, "output", node) }
-func (w workspace) scriptPath(node string) string { return filepath.Join(w.dir, "script", node) }
 
 // tailBuffer keeps the last max bytes written to it: a traceback is at the end.
 type tailBuffer struct {

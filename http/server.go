@@ -15,6 +15,7 @@ import (
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/enclave"
+	"github.com/cleanroom-dev/cleanroom/worker"
 )
 
 // EmailHeader carries the caller's email beside the token. A token used
@@ -48,6 +49,7 @@ type Server struct {
 	Store   cleanroom.Store
 	Blobs   cleanroom.BlobStore
 	Enclave *enclave.Enclave
+	Specs   []worker.Spec // the workers jobs run on, for GET /api/v1/enclave/specs
 	Logger  *slog.Logger
 	Now     func() time.Time
 
@@ -122,6 +124,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET", "/api/v1/openapi.json", true, s.handleOpenAPI},
 		{"GET", "/api/v1/enclave", false, s.handleEnclave},
+		{"GET", "/api/v1/enclave/specs", false, s.handleSpecs},
 		{"GET", "/api/v1/me", false, s.handleMe},
 		{"POST", "/api/v1/dcrs", false, s.handlePublishDCR},
 		{"GET", "/api/v1/dcrs", false, s.handleListDCRs},

@@ -10,10 +10,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoBubblewrap is wrapped by the error Run returns when the bwrap binary
@@ -21,15 +25,21 @@ import (
 var ErrNoBubblewrap = errors.New("sandbox: bubblewrap (bwrap) not found; install the bubblewrap package (Debian: apt-get install bubblewrap)")
 
 // Bubblewrap runs scripts with bubblewrap: every namespace unshared, no
-// capabilities, and a file system built from the runtime, the Spec's mounts
-// and a private /tmp. Needs bubblewrap 0.5 or later.
+// capabilities, no new user namespaces, the seccomp filter of seccomp.go,
+// and a file system built from the runtime, the Spec's mounts and a private
+// /tmp. Each run gets a cgroup of its own where the machine allows; see
+// Limits. Needs bubblewrap 0.8 or later.
 type Bubblewrap struct {
 	Path string // bwrap binary; default: looked up on PATH, then /usr/bin/bwrap
 
 	// Root is a worker image: a host directory bound read-only as the
-	// sandbox's /. It must hold the mount points the Specs use. Empty
-	// means the host's /usr (hostUsr).
+	// sandbox's /. It must hold the mount points the Specs use, and be
+	// readable by the Spec's User. Empty means the host's /usr (hostUsr).
 	Root string
+
+	// NoCgroups limits runs with rlimits alone, as on a machine without
+	// usable cgroups.
+	NoCgroups bool
 }
 
 var _ Runner = (*Bubblewrap)(nil)
@@ -57,11 +67,16 @@ var isolation = []string{
 	// only tries the user and cgroup namespaces; asking for them again
 	// makes a host without them fail instead of running less isolated.
 	"--unshare-all", "--unshare-user", "--unshare-cgroup",
+	"--disable-userns",  // nor can a script make a user namespace of its own
 	"--die-with-parent", // the sandbox dies with the server
 	"--new-session",     // no controlling terminal to inject input into
 	"--cap-drop", "ALL",
 	"--hostname", "cleanroom",
 }
+
+// bwrapProcesses is how many processes bwrap itself keeps in a run: itself
+// and the sandbox's PID 1. Limits.Processes comes on top of them.
+const bwrapProcesses = 2
 
 // environment is the whole environment of a script; nothing of the server's
 // passes through. bwrap adds PWD, the working directory.
@@ -106,8 +121,9 @@ func hostUsr() rootfs {
 // File descriptors bwrap gets besides stdin, stdout and stderr, in
 // exec.Cmd.ExtraFiles order.
 const (
-	argsFD   = 3 // bwrap's options, NUL-separated: kept out of its argv, which the script can read as /proc/1/cmdline, as they name host paths
-	statusFD = 4 // bwrap reports the sandbox's PID 1 and the script's exit status here
+	argsFD    = 3 // bwrap's options, NUL-separated: kept out of its argv, which the script can read as /proc/1/cmdline, as they name host paths
+	statusFD  = 4 // bwrap reports the sandbox's PID 1 and the script's exit status here
+	seccompFD = 5 // the seccomp filter, as struct sock_filter[]
 )
 
 // args returns bwrap's options for spec, a validated Spec. The command
@@ -123,7 +139,17 @@ func (b *Bubblewrap) args(spec Spec) []string {
 		args = append(args, "--setenv", kv[0], kv[1])
 	}
 	args = append(args, root.args...)
-	args = append(args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp")
+	// /tmp and /dev/shm hold at most the memory limit; with cgroups their
+	// files count towards it as well.
+	size := func() []string {
+		if spec.Limits.Memory > 0 {
+			return []string{"--size", fmt.Sprint(spec.Limits.Memory)}
+		}
+		return nil
+	}
+	args = append(args, "--proc", "/proc", "--dev", "/dev")
+	args = append(append(args, size()...), "--tmpfs", "/dev/shm")
+	args = append(append(args, size()...), "--tmpfs", "/tmp")
 	for _, m := range spec.Mounts {
 		bind := "--ro-bind"
 		if m.Writable {
@@ -135,7 +161,34 @@ func (b *Bubblewrap) args(spec Spec) []string {
 	// mounts and /tmp.
 	args = append(args, "--remount-ro", "/")
 	args = append(args, "--chdir", spec.Dir)
+	args = append(args, "--seccomp", fmt.Sprint(seccompFD))
 	return append(args, "--json-status-fd", fmt.Sprint(statusFD))
+}
+
+// Enforcement says how Run enforces Limits on this machine, for the server
+// log.
+func (b *Bubblewrap) Enforcement() string {
+	cg, err := b.cgroups()
+	if err == nil {
+		if cg.version == 2 {
+			return fmt.Sprintf("limits enforced with cgroup v2 (memory, pids) in %s", cg.memory)
+		}
+		return fmt.Sprintf("limits enforced with cgroup v1 (memory in %s, pids in %s)", cg.memory, cg.pids)
+	}
+	how := "limits enforced with rlimits: memory per process (RLIMIT_AS), /tmp and /dev/shm sized to the memory limit"
+	if os.Geteuid() == 0 {
+		how += ", processes per job user (RLIMIT_NPROC)"
+	} else {
+		how += ", processes approximately (RLIMIT_NPROC of the server's user, which jobs share without root)"
+	}
+	return fmt.Sprintf("%s; cgroups are not usable: %v", how, err)
+}
+
+func (b *Bubblewrap) cgroups() (*cgroups, error) {
+	if b.NoCgroups {
+		return nil, errors.New("turned off")
+	}
+	return findCgroups()
 }
 
 // waitDelay bounds how long Run waits for the script's output pipes to
@@ -146,7 +199,7 @@ const waitDelay = 5 * time.Second
 // ErrNoBubblewrap when bwrap is missing. A script ending by signal N is
 // told from one exiting with status 128+N only by that status: bwrap
 // reports both alike, so both come back as signal N.
-func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
+func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (_ Result, retErr error) {
 	spec, err := spec.validate()
 	if err != nil {
 		return Result{}, err
@@ -168,6 +221,27 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, fmt.Errorf("%w (%v)", ErrNoBubblewrap, err)
 	}
 
+	if spec.User == nil && os.Geteuid() == 0 {
+		return Result{}, fmt.Errorf("%w: running as root, a Spec must name the User to run the script as", ErrInvalidSpec)
+	}
+	filter, err := seccompOnce()
+	if err != nil {
+		return Result{}, err
+	}
+	var cg *cgroup
+	if cgs, err := b.cgroups(); err == nil {
+		if cg, err = cgs.newCgroup(spec.Limits); err != nil {
+			return Result{}, err
+		}
+		defer func() {
+			// Normally empty by now: the processes ended with the
+			// sandbox's PID 1.
+			if err := cg.destroy(waitDelay); err != nil && retErr == nil {
+				retErr = err
+			}
+		}()
+	}
+
 	argsR, argsW, err := os.Pipe()
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: %w", err)
@@ -180,6 +254,12 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	defer statusR.Close()
 	defer statusW.Close()
+	seccompR, err := filterPipe(filter)
+	if err != nil {
+		argsW.Close()
+		return Result{}, err
+	}
+	defer seccompR.Close()
 
 	runCtx, cancel := ctx, context.CancelFunc(func() {})
 	if spec.Timeout > 0 {
@@ -190,8 +270,11 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	cmd := exec.CommandContext(runCtx, bwrap, append([]string{"--args", fmt.Sprint(argsFD), "--"}, spec.Command...)...)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
-	cmd.ExtraFiles = []*os.File{argsR, statusW}
+	cmd.ExtraFiles = []*os.File{argsR, statusW, seccompR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if u := spec.User; u != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}}
+	}
 	var killed atomic.Bool
 	cmd.Cancel = func() error {
 		// bwrap leads its own process group; its PID 1 in the sandbox
@@ -219,6 +302,20 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	argsR.Close()
 	statusW.Close()
+	seccompR.Close()
+
+	// bwrap waits for its options: it has started nothing yet. Limit it
+	// now, and all it starts is limited too.
+	if err := limit(cmd.Process.Pid, spec, cg); err != nil {
+		argsW.Close()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		if ctx.Err() != nil {
+			// Killed for it before it could be limited.
+			return Result{}, fmt.Errorf("sandbox: run canceled: %w", context.Cause(ctx))
+		}
+		return Result{}, err
+	}
 
 	go func() {
 		// bwrap reads all options before it starts; if it dies first, the
@@ -230,7 +327,7 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 	go func() { status <- readStatus(statusR) }()
 
 	waitErr := cmd.Wait()
-	res := Result{Duration: time.Since(start), limit: spec.Timeout}
+	res := Result{Duration: time.Since(start), limit: spec.Timeout, limits: spec.Limits}
 	st := <-status
 	if st.init >= 0 {
 		// The script's main process has ended; whatever it left running
@@ -240,6 +337,10 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("sandbox: ending the sandbox's processes: %w", err)
 		}
+	}
+
+	if cg != nil {
+		res.MemoryExceeded, res.ProcessesExceeded = cg.exceeded()
 	}
 
 	switch {
@@ -270,6 +371,134 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// limit puts bwrap, process pid, into cg and sets its rlimits, which every
+// process it starts inherits: no core dumps (a crash must not hand the
+// script's memory to the host's core handler), and the limits cg does not
+// enforce.
+func limit(pid int, spec Spec, cg *cgroup) error {
+	if cg != nil {
+		if err := cg.add(pid); err != nil {
+			return err
+		}
+	}
+	l := spec.Limits
+	rlimits := map[int]int64{unix.RLIMIT_CORE: 0}
+	if cg == nil && l.Memory > 0 {
+		rlimits[unix.RLIMIT_AS] = l.Memory
+	}
+	if cg == nil && l.Processes > 0 {
+		// RLIMIT_NPROC counts all the processes and threads of a user.
+		// A User of the run's own runs nothing else, and so the limit
+		// holds this run alone. Without one, the run shares the
+		// caller's user: it may start Limits.Processes beyond what that
+		// user runs now, an approximate limit that still stops a fork
+		// bomb. The cgroup, where there is one, counts exactly.
+		n := int64(l.Processes + bwrapProcesses)
+		if spec.User == nil {
+			n += int64(userTasks(os.Getuid()))
+		}
+		rlimits[unix.RLIMIT_NPROC] = n
+	}
+	if l.FileSize > 0 {
+		rlimits[unix.RLIMIT_FSIZE] = l.FileSize
+	}
+	return prlimit(pid, spec.User, rlimits)
+}
+
+// prlimit lowers the rlimits of process pid, which runs as user (nil: as
+// the caller). Changing the rlimits of another user's process takes
+// CAP_SYS_RESOURCE, which root may lack (in a container, say), or the
+// same real user and group: a thread takes them for the call and then
+// takes back its own. It must not end instead: a thread's end kills the
+// bwrap it may have started (--die-with-parent).
+func prlimit(pid int, user *User, rlimits map[int]int64) error {
+	set := func() error {
+		for resource, n := range rlimits {
+			rl := unix.Rlimit{Cur: uint64(n), Max: uint64(n)}
+			if err := unix.Prlimit(pid, resource, &rl, nil); err != nil {
+				return fmt.Errorf("sandbox: setting rlimit %d of bubblewrap: %w", resource, err)
+			}
+		}
+		return nil
+	}
+	if user == nil {
+		return set()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Raw calls change this thread alone, and only its real IDs,
+		// which are all the check compares; its effective IDs stay root.
+		setReal := func(uid, gid int) error {
+			if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), ^uintptr(0), ^uintptr(0)); e != 0 {
+				return fmt.Errorf("sandbox: setresgid: %w", e)
+			}
+			if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), ^uintptr(0), ^uintptr(0)); e != 0 {
+				return fmt.Errorf("sandbox: setresuid: %w", e)
+			}
+			return nil
+		}
+		uid, gid := os.Getuid(), os.Getgid()
+		err := setReal(user.UID, user.GID)
+		if err == nil {
+			err = set()
+		}
+		if rerr := setReal(uid, gid); rerr != nil {
+			// Left locked, the thread ends with the goroutine rather
+			// than run Go code as another user.
+			errc <- rerr
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// userTasks counts the processes and threads whose real user is uid.
+func userTasks(uid int) int {
+	statuses, _ := filepath.Glob("/proc/[0-9]*/status")
+	n := 0
+	for _, f := range statuses {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var real, threads int
+		var isUser bool
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+				fmt.Sscan(v, &real)
+				isUser = real == uid
+			} else if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+				fmt.Sscan(v, &threads)
+			}
+		}
+		if isUser {
+			n += threads
+		}
+	}
+	return n
+}
+
+// filterPipe returns a pipe from which filter can be read to its end.
+func filterPipe(filter []byte) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	// The filter is far smaller than a pipe's buffer.
+	_, err = w.Write(filter)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return r, nil
 }
 
 // bwrapStatus is what bwrap reported on statusFD.

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,40 @@ func newRunner(t testing.TB) *Bubblewrap {
 	return r
 }
 
+var testUIDs atomic.Int64
+
+// withUser returns spec with a User of its own when the test runs as root,
+// as scripts never run as root: each run gets the next of a range of
+// unused uids, apart from the server's.
+func withUser(spec Spec) Spec {
+	if os.Geteuid() == 0 && spec.User == nil {
+		id := 2_100_000 + int(testUIDs.Add(1))
+		spec.User = &User{UID: id, GID: id}
+	}
+	return spec
+}
+
+// hostDir returns a new directory that the sandbox's user can reach, unlike
+// t.TempDir(), whose parent is private to root. With writable set, the
+// directory belongs to user.
+func hostDir(t testing.TB, user *User, writable bool) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cleanroom-sandbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if writable && user != nil {
+		if err := os.Chown(dir, user.UID, user.GID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // run is one sandboxed Python script and what it printed.
 type run struct {
 	res            Result
@@ -48,7 +83,8 @@ type run struct {
 // Timeout and Dir.
 func runPython(t *testing.T, ctx context.Context, script string, spec Spec) run {
 	t.Helper()
-	dir := t.TempDir()
+	spec = withUser(spec)
+	dir := hostDir(t, spec.User, false)
 	file := filepath.Join(dir, "script.py")
 	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
@@ -105,7 +141,7 @@ print("a warning", file=sys.stderr)
 func TestOneWriterForBothStreams(t *testing.T) {
 	t.Parallel()
 	var log bytes.Buffer
-	res, err := newRunner(t).Run(context.Background(), Spec{
+	res, err := newRunner(t).Run(context.Background(), withUser(Spec{
 		Command: []string{python, "-c", `
 import sys
 for i in range(200):
@@ -113,7 +149,7 @@ for i in range(200):
     print("err", i, file=sys.stderr)
 `},
 		Stdout: &log, Stderr: &log,
-	})
+	}))
 	if err != nil || res.Err() != nil {
 		t.Fatalf("Run: %v, %v", err, res.Err())
 	}
@@ -337,7 +373,8 @@ time.sleep(60)
 
 func TestInputReadOnlyOutputWritable(t *testing.T) {
 	t.Parallel()
-	input, output := t.TempDir(), t.TempDir()
+	user := withUser(Spec{}).User
+	input, output := hostDir(t, user, false), hostDir(t, user, true)
 	if err := os.WriteFile(filepath.Join(input, "data.csv"), []byte("1,2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +395,7 @@ with open("/output/result.txt", "w") as f:
 with open("/output/plots/a.txt", "w") as f:
     f.write("a\n")
 print(json.dumps(res))
-`, Spec{Mounts: []Mount{
+`, Spec{User: user, Mounts: []Mount{
 		{Host: input, Sandbox: "/input"},
 		{Host: output, Sandbox: "/output", Writable: true},
 	}}).mustSucceed(t)
@@ -598,18 +635,18 @@ func TestSetupFailureIsRunError(t *testing.T) {
 	t.Parallel()
 	r := newRunner(t)
 	var stderr bytes.Buffer
-	_, err := r.Run(context.Background(), Spec{Command: []string{"/usr/bin/no-such-interpreter"}, Stderr: &stderr})
+	_, err := r.Run(context.Background(), withUser(Spec{Command: []string{"/usr/bin/no-such-interpreter"}, Stderr: &stderr}))
 	if err == nil || !strings.Contains(err.Error(), "/usr/bin/no-such-interpreter") {
 		t.Errorf("Run error = %v, want one naming the missing command", err)
 	}
-	_, err = r.Run(context.Background(), Spec{Command: []string{python, "-c", "pass"}, Dir: "/nowhere"})
+	_, err = r.Run(context.Background(), withUser(Spec{Command: []string{python, "-c", "pass"}, Dir: "/nowhere"}))
 	if err == nil || !strings.Contains(err.Error(), "/nowhere") {
 		t.Errorf("Run error = %v, want one naming the missing directory", err)
 	}
-	_, err = r.Run(context.Background(), Spec{
+	_, err = r.Run(context.Background(), withUser(Spec{
 		Command: []string{python, "-c", "pass"},
 		Mounts:  []Mount{{Host: "/no/such/dir", Sandbox: "/input"}},
-	})
+	}))
 	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "/no/such/dir") {
 		t.Errorf("Run error = %v, want an invalid spec naming the missing host path", err)
 	}
@@ -618,7 +655,7 @@ func TestSetupFailureIsRunError(t *testing.T) {
 func TestMissingBubblewrap(t *testing.T) {
 	t.Parallel()
 	r := &Bubblewrap{Path: "/no/such/bwrap"}
-	_, err := r.Run(context.Background(), Spec{Command: []string{python, "-c", "pass"}})
+	_, err := r.Run(context.Background(), withUser(Spec{Command: []string{python, "-c", "pass"}}))
 	if !errors.Is(err, ErrNoBubblewrap) || !strings.Contains(err.Error(), "install the bubblewrap package") {
 		t.Errorf("Run error = %v, want ErrNoBubblewrap with an install hint", err)
 	}
@@ -628,7 +665,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := newRunner(t).Run(ctx, Spec{Command: []string{python, "-c", "pass"}})
+	_, err := newRunner(t).Run(ctx, withUser(Spec{Command: []string{python, "-c", "pass"}}))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run error = %v, want context.Canceled", err)
 	}
@@ -638,7 +675,7 @@ func BenchmarkStartup(b *testing.B) {
 	r := newRunner(b)
 	b.Run("sandbox", func(b *testing.B) {
 		for b.Loop() {
-			res, err := r.Run(context.Background(), Spec{Command: []string{python, "-c", "pass"}})
+			res, err := r.Run(context.Background(), withUser(Spec{Command: []string{python, "-c", "pass"}}))
 			if err != nil || res.Err() != nil {
 				b.Fatal(err, res.Err())
 			}

@@ -3,7 +3,9 @@
 // A sandboxed script sees a read-only runtime (interpreter and libraries),
 // the mounts its Spec lists, a private /tmp and nothing else: no network,
 // no other host files, no host processes, no inherited environment
-// (DESIGN.md §4). Bubblewrap implements Runner with bubblewrap (bwrap).
+// (DESIGN.md §4). It runs as an unprivileged host user, under a seccomp
+// filter, within the memory and process limits of its Spec. Bubblewrap
+// implements Runner with bubblewrap (bwrap).
 package sandbox
 
 import (
@@ -12,9 +14,12 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
 )
 
 // Mount binds a host path into the sandbox.
@@ -44,6 +49,38 @@ type Spec struct {
 
 	// Timeout limits the wall time of the run; 0 means no limit.
 	Timeout time.Duration
+
+	// Limits bound the memory, processes and file sizes of the run.
+	Limits Limits
+
+	// User is the host user the script runs as. A process running as
+	// root must name one, as scripts never run as root; the mounts must be
+	// reachable by it. Otherwise nil runs the script as the caller's user.
+	User *User
+}
+
+// User is an unprivileged host user and group. One that maps to no account
+// and runs nothing else, such as one per concurrent job from a high range,
+// makes the process limit and the file permissions apply to one run alone.
+type User struct{ UID, GID int }
+
+// Limits bound what one run may use; a zero field sets no limit. Where the
+// machine offers cgroups, memory and processes are limited with them;
+// otherwise with rlimits, per process (RLIMIT_AS) and per user
+// (RLIMIT_NPROC, only with a User of its own).
+type Limits struct {
+	// Memory is the bytes of memory of all the run's processes together,
+	// the files they write to /tmp and /dev/shm included.
+	Memory int64
+
+	// Processes is how many processes and threads the script may have
+	// at once.
+	Processes int
+
+	// FileSize is the size of the largest file the script may write
+	// (RLIMIT_FSIZE); a write past it kills the script. It is for a
+	// writable mount that has no size-limited file system of its own.
+	FileSize int64
 }
 
 // Result says how the sandboxed process ended.
@@ -53,15 +90,45 @@ type Result struct {
 	TimedOut bool           // the run was ended at Spec.Timeout
 	Duration time.Duration  // wall time of the run
 
-	limit time.Duration // Spec.Timeout, named by Err
+	// MemoryExceeded is set when a process of the run was killed for
+	// going over Limits.Memory.
+	MemoryExceeded bool
+
+	// ProcessesExceeded is set when a process or thread could not start
+	// because the run had Limits.Processes of them.
+	ProcessesExceeded bool
+
+	limit  time.Duration // Spec.Timeout, named by Err
+	limits Limits        // Spec.Limits, named by Err
+}
+
+// LimitError is the error of a run that went over one of its limits.
+type LimitError struct {
+	Limit string // which limit: "time", "memory", "process" or "file size"
+	Max   string // the limit, in the units it was set in: "5s", "512 MiB", "64"
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("script exceeded its %s limit of %s", e.Limit, e.Max)
 }
 
 // Err returns nil for exit status 0, else an error whose message says how the
-// script ended, in words a user understands.
+// script ended, in words a user understands. A run that went over a limit
+// returns a *LimitError naming it. The process and memory limits come
+// before the time limit: a script whose process was killed for memory or
+// could not start one may then fail in any way, or wait for that process
+// until its time runs out. A fork bomb hits both: processes come first.
 func (r Result) Err() error {
+	failed := r.TimedOut || r.Signal != 0 || r.ExitCode != 0
 	switch {
+	case failed && r.ProcessesExceeded:
+		return &LimitError{Limit: "process", Max: strconv.Itoa(r.limits.Processes)}
+	case r.MemoryExceeded:
+		return &LimitError{Limit: "memory", Max: cleanroom.FormatBytes(r.limits.Memory)}
 	case r.TimedOut:
-		return fmt.Errorf("script exceeded its time limit of %s", r.timeLimit())
+		return &LimitError{Limit: "time", Max: r.timeLimit().String()}
+	case r.Signal == syscall.SIGXFSZ && r.limits.FileSize > 0:
+		return &LimitError{Limit: "file size", Max: cleanroom.FormatBytes(r.limits.FileSize)}
 	case r.Signal != 0:
 		return fmt.Errorf("script was killed by signal %s (%s)", signalName(r.Signal), signalMeaning(r.Signal))
 	case r.ExitCode != 0:
@@ -122,6 +189,12 @@ func (spec Spec) validate() (Spec, error) {
 	}
 	if spec.Timeout < 0 {
 		return spec, invalid("negative time limit %s", spec.Timeout)
+	}
+	if l := spec.Limits; l.Memory < 0 || l.Processes < 0 || l.FileSize < 0 {
+		return spec, invalid("negative limit in %+v", l)
+	}
+	if u := spec.User; u != nil && (u.UID <= 0 || u.GID <= 0) {
+		return spec, invalid("user %d:%d: scripts never run as root", u.UID, u.GID)
 	}
 	if spec.Dir == "" {
 		spec.Dir = "/tmp"

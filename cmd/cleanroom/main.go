@@ -20,6 +20,8 @@ const usage = `cleanroom: a self-hostable data clean room
 Server:
   cleanroom serve [--addr HOST:PORT] [--data DIR]   run the server
   cleanroom users add|list|revoke --data DIR         manage users and API tokens
+  cleanroom images build|list [--images DIR]         build and list the worker images scripts run on
+  cleanroom specs [--images DIR] [--json]            show each worker: measurement, Python and library versions
 
 Client (connection from --url/--email/--token or CLEANROOM_URL, CLEANROOM_EMAIL, CLEANROOM_TOKEN):
   cleanroom publish FILE                 publish a clean room definition (JSON or YAML)
@@ -60,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args, stdout, stderr)
 	case "users":
 		return runUsers(ctx, args, stdout, stderr)
+	case "images":
+		return runImages(ctx, args, stdout, stderr)
+	case "specs":
+		return runSpecs(ctx, args, stdout, stderr)
 	case "publish", "dcrs", "dcr", "upload", "remove-dataset", "run", "job", "jobs", "logs", "cancel", "result":
 		return runClient(ctx, cmd, args, stdout, stderr)
 	case "help", "-h", "--help":

@@ -176,7 +176,8 @@ func TestTamperedBlobFailsJob(t *testing.T) {
 // and the killed job's sandbox does not outlive the server.
 func TestRestartFailsRunningJob(t *testing.T) {
 	s := startServer(t, "")
-	r := setupRoles(t, s, "import time\nopen('/tmp/started', 'w')\ntime.sleep(300)\n", false)
+	marker := cleanroom.NewID()
+	r := setupRoles(t, s, sleeperScript(marker), false)
 	uploadString(t, r.dataOwner, r.id, "data", "x")
 	ctx := context.Background()
 	job, err := r.analyst.Run(ctx, r.id, "compute")
@@ -187,8 +188,9 @@ func TestRestartFailsRunningJob(t *testing.T) {
 		j, err := r.analyst.Job(ctx, job.ID)
 		return err == nil && j.State == cleanroom.JobRunning
 	})
+	waitFor(t, "the sleeper to run", func() bool { return processRunning(marker) })
 	s.kill()
-	waitFor(t, "the killed server's sandbox to end", func() bool { return !processRunning("time.sleep(300)") && !processRunning("/cleanroom/main.py") })
+	waitFor(t, "the killed server's sandbox to end", func() bool { return !processRunning(marker) })
 
 	s2 := startServer(t, s.DataDir)
 	analyst := client.New(s2.URL, r.analyst.Email, r.analyst.Token)
@@ -199,6 +201,13 @@ func TestRestartFailsRunningJob(t *testing.T) {
 	if j.State != cleanroom.JobFailed || !strings.Contains(j.Error, "server stopped while the job was running") {
 		t.Fatalf("after restart the job is %s: %q", j.State, j.Error)
 	}
+}
+
+// sleeperScript sleeps for five minutes in a process whose command line
+// carries marker, so a test can find exactly its own sandboxed process
+// among those of other tests running at the same time.
+func sleeperScript(marker string) string {
+	return fmt.Sprintf("import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(300)', %q])\n", marker)
 }
 
 // processRunning reports whether any process's command line contains s.
@@ -215,7 +224,8 @@ func processRunning(s string) bool {
 
 func TestCancelRunningJob(t *testing.T) {
 	s := startServer(t, "")
-	r := setupRoles(t, s, "import time\ntime.sleep(300)\n", false)
+	marker := cleanroom.NewID()
+	r := setupRoles(t, s, sleeperScript(marker), false)
 	uploadString(t, r.dataOwner, r.id, "data", "x")
 	ctx := context.Background()
 	job, err := r.analyst.Run(ctx, r.id, "compute")
@@ -226,6 +236,7 @@ func TestCancelRunningJob(t *testing.T) {
 		j, err := r.analyst.Job(ctx, job.ID)
 		return err == nil && j.State == cleanroom.JobRunning
 	})
+	waitFor(t, "the sleeper to run", func() bool { return processRunning(marker) })
 	if err := r.analyst.Cancel(ctx, job.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +245,7 @@ func TestCancelRunningJob(t *testing.T) {
 		t.Fatalf("after cancel: %v %v", j, err)
 	}
 	wantCode(t, "cancel an ended job", r.analyst.Cancel(ctx, job.ID), cleanroom.ECONFLICT)
-	waitFor(t, "the cancelled sandbox to end", func() bool { return !processRunning("/cleanroom/main.py") })
+	waitFor(t, "the cancelled sandbox to end", func() bool { return !processRunning(marker) })
 }
 
 // With logs off a failed job says how it ended and that logs are disabled;

@@ -16,6 +16,7 @@ import (
 	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
 	"github.com/cleanroom-dev/cleanroom/sandbox"
 	"github.com/cleanroom-dev/cleanroom/sqlite"
+	"github.com/cleanroom-dev/cleanroom/worker"
 )
 
 // Files of the data directory.
@@ -39,6 +40,9 @@ type ServeConfig struct {
 	ScratchDir  string
 	Concurrency int
 	JobTimeout  time.Duration
+	Limits      jobLimits     // the other limits of a computation; see limits.go
+	ImagesDir   string        // worker image cache
+	Image       *worker.Built // the Python worker image; nil runs scripts on the host's /usr
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,12 +54,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.ScratchDir, "scratch", os.TempDir(), "directory for the decrypted inputs of running jobs, removed after each job")
 	fs.IntVar(&c.Concurrency, "jobs", runtime.NumCPU(), "how many jobs run at once")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 10*time.Minute, "wall-time limit of one computation (a Go duration such as 5s or 10m)")
+	addLimitFlags(fs, &c.Limits)
+	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	} else if fs.NArg() > 0 {
 		return usageError("serve takes no arguments")
 	}
-	m, err := openServer(c, slog.New(slog.NewTextHandler(stderr, nil)))
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// The image is ready before the server listens: a server that could
+	// accept jobs and then fail to build what they run on would leave them
+	// queued with no one to run them.
+	image, err := ensurePythonImage(ctx, c.ImagesDir, logger, stderr)
+	if err != nil {
+		return err
+	}
+	c.Image = image
+	m, err := openServer(c, logger)
 	if err != nil {
 		return err
 	}
@@ -95,8 +110,15 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	e := enclave.NewEnclave(key)
-	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, sandbox.NewBubblewrap(), logger
+	bwrap := sandbox.NewBubblewrap()
+	var specs []worker.Spec
+	if c.Image != nil {
+		bwrap.Root = c.Image.Root
+		specs = append(specs, c.Image.Spec(sandbox.Policy()))
+	}
+	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, bwrap, logger
 	e.ScratchDir, e.JobTimeout = c.ScratchDir, c.JobTimeout
+	c.Limits.apply(e, bwrap, logger)
 	if c.Concurrency > 0 {
 		e.Concurrency = c.Concurrency
 	}
@@ -107,6 +129,7 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.Enclave = e
 	s := cleanhttp.NewServer()
 	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
+	s.Specs = specs
 	if err := s.Open(); err != nil {
 		m.Close()
 		return nil, hintError(fmt.Sprintf("listen on %s: %v", c.Addr, err), "pick another --addr, or stop what uses that port")

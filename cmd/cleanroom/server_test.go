@@ -33,6 +33,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build cleanroom: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Servers run jobs on the machine's shared worker image; building it
+	// here, once, keeps the build out of every test's time.
+	build := exec.Command(binPath, "images", "build")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "cleanroom images build: %v (the worker image needs mmdebstrap and a Debian mirror: `make deps` installs mmdebstrap)\n", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -72,7 +80,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &testServer{t: t, DataDir: dataDir, Scratch: t.TempDir(), log: &syncBuffer{}}
+	s := &testServer{t: t, DataDir: dataDir, Scratch: scratchDir(t), log: &syncBuffer{}}
 	s.cmd = exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--scratch", s.Scratch}, args...)...)
 	s.cmd.Env = append(os.Environ(), "CLEANROOM_SERVER_CANARY=server-secret-canary")
 	s.cmd.Stderr = s.log
@@ -108,6 +116,19 @@ func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 		}
 	})
 	return s
+}
+
+// scratchDir returns a new scratch directory for a server. Unlike
+// t.TempDir(), whose parent only root can enter, the users jobs run as can
+// reach it.
+func scratchDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cleanroom-scratch-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // kill ends the server as a crash would: no chance to clean up.

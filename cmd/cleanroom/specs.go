@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
+	"github.com/cleanroom-dev/cleanroom/sandbox"
+	"github.com/cleanroom-dev/cleanroom/worker"
+)
+
+// runSpecs shows the workers a server on this machine offers, read from
+// the image cache: no server needs to run.
+func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("specs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := imagesFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON, as GET /api/v1/enclave/specs returns it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	} else if fs.NArg() > 0 {
+		return usageError("specs takes no arguments")
+	}
+	specs, err := workerSpecs(*dir)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(cleanhttp.SpecsResponse{Workers: specs})
+	}
+	for i, s := range specs {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "worker %s\n", s.Name)
+		fmt.Fprintf(stdout, "  measurement  %s\n", s.Measurement)
+		fmt.Fprintf(stdout, "  debian       %s (%s)\n", s.Debian, s.Suite)
+		fmt.Fprintf(stdout, "  python       %s\n\n", s.Python)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  LIBRARY\tVERSION\tDEBIAN PACKAGE")
+		img := imageNamed(s.Name)
+		for _, p := range img.Packages {
+			if p.Module != "" {
+				fmt.Fprintf(tw, "  %s\t%s\t%s %s\n", p.Module, s.Libraries[p.Module], p.Name, s.Packages[p.Name])
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// workerSpecs returns the spec of every worker image in the cache in dir,
+// as a server running this binary offers them.
+func workerSpecs(dir string) ([]worker.Spec, error) {
+	if err := needImagesDir(dir); err != nil {
+		return nil, err
+	}
+	cache := worker.NewCache(dir)
+	var specs []worker.Spec
+	for _, img := range worker.Images() {
+		b, err := cache.Lookup(img)
+		if errors.Is(err, worker.ErrNotBuilt) {
+			return nil, hintError(fmt.Sprintf("worker image %s is not built yet in %s", img.Name, dir),
+				"build it with `cleanroom images build` (a server builds it when it starts)")
+		} else if err != nil {
+			return nil, imageError(err, dir)
+		}
+		specs = append(specs, b.Spec(sandbox.Policy()))
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	return specs, nil
+}
+
+// imageNamed returns the image of that name.
+func imageNamed(name string) *worker.Image {
+	for _, img := range worker.Images() {
+		if img.Name == name {
+			return img
+		}
+	}
+	return &worker.Image{Name: name}
+}
