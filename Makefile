@@ -28,8 +28,11 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# cleanroom-worker runs inside the sandbox (table validation, SQL with
+# DuckDB); the server finds it beside cleanroom.
 build:
 	$(GO) build -o $(BIN) ./cmd/cleanroom
+	$(GO) build -o $(dir $(BIN))cleanroom-worker ./cmd/cleanroom-worker
 
 # The worker images scripts run on, built once per machine into a cache
 # every server and test shares (about a minute; env CLEANROOM_IMAGES moves it).

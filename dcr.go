@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,15 +24,24 @@ type NodeKind string
 
 // Node kinds. Data nodes receive datasets; compute nodes run scripts.
 const (
-	NodeRaw    NodeKind = "raw"
-	NodePython NodeKind = "python"
+	NodeRaw    NodeKind = "raw"    // one file, any bytes, mounted as /input/<node>
+	NodeTable  NodeKind = "table"  // CSV rows of declared columns, validated in the enclave
+	NodePython NodeKind = "python" // a Python script
+	NodeSQL    NodeKind = "sql"    // a DuckDB query over tables and SQL results
+	NodeR      NodeKind = "r"      // an R script
 )
 
+var nodeKinds = []NodeKind{NodeRaw, NodeTable, NodePython, NodeSQL, NodeR}
+
 // IsData reports whether nodes of this kind receive uploaded datasets.
-func (k NodeKind) IsData() bool { return k == NodeRaw }
+func (k NodeKind) IsData() bool { return k == NodeRaw || k == NodeTable }
 
 // IsCompute reports whether nodes of this kind run a script.
-func (k NodeKind) IsCompute() bool { return k == NodePython }
+func (k NodeKind) IsCompute() bool { return k == NodePython || k == NodeSQL || k == NodeR }
+
+// IsTabular reports whether nodes of this kind give computations a table:
+// /input/<node>/dataset.csv without header, and schema.json beside it.
+func (k NodeKind) IsTabular() bool { return k == NodeTable || k == NodeSQL }
 
 // Definition is a data clean room: its nodes and who may do what with them.
 // Once published it never changes; its ID is the SHA-256 of its canonical
@@ -52,12 +62,25 @@ type Node struct {
 	// IsRequired marks a data node without which no computation runs.
 	IsRequired bool `json:"is_required,omitempty"`
 
-	// Compute nodes only.
+	// Table nodes only: the columns every row must have, and column
+	// combinations whose values must be unique.
+	Columns                  []Column   `json:"columns,omitempty"`
+	UniqueColumnCombinations [][]string `json:"unique_column_combinations,omitempty"`
+
+	// Compute nodes only. Script is the code: Python, R, or the SQL query.
 	Script              string   `json:"script,omitempty"`
 	Dependencies        []string `json:"dependencies,omitempty"`
 	Files               []File   `json:"files,omitempty"`
 	EnableLogsOnError   bool     `json:"enable_logs_on_error,omitempty"`
 	EnableLogsOnSuccess bool     `json:"enable_logs_on_success,omitempty"`
+
+	// SQL nodes only: a result with fewer rows fails and releases nothing.
+	MinimumRowsCount *int64 `json:"minimum_rows_count,omitempty"`
+}
+
+// Schema returns the schema of a table node.
+func (n *Node) Schema() Schema {
+	return Schema{Columns: n.Columns, UniqueColumnCombinations: n.UniqueColumnCombinations}
 }
 
 // File is a static file of a compute node, mounted at /input/code/<name>.
@@ -130,47 +153,8 @@ func (d *Definition) Validate() error {
 		nodes[n.Name] = n
 	}
 	for i := range d.Nodes {
-		n := &d.Nodes[i]
-		switch {
-		case n.Kind.IsData():
-			if n.Script != "" || len(n.Dependencies) > 0 || len(n.Files) > 0 || n.EnableLogsOnError || n.EnableLogsOnSuccess {
-				add("node %q: a %s data node has no script, dependencies, files or log policy", n.Name, n.Kind)
-			}
-		case n.Kind.IsCompute():
-			if n.IsRequired {
-				add("node %q: is_required applies to data nodes only", n.Name)
-			}
-			if strings.TrimSpace(n.Script) == "" {
-				add("node %q: script is empty", n.Name)
-			} else if !utf8.ValidString(n.Script) {
-				add("node %q: script is not UTF-8 text", n.Name)
-			}
-			seen := map[string]bool{}
-			for _, dep := range n.Dependencies {
-				switch {
-				case dep == n.Name:
-					add("node %q: depends on itself", n.Name)
-				case nodes[dep] == nil:
-					add("node %q: unknown dependency %q", n.Name, dep)
-				case seen[dep]:
-					add("node %q: dependency %q listed twice", n.Name, dep)
-				}
-				seen[dep] = true
-			}
-			files := map[string]bool{}
-			for _, f := range n.Files {
-				switch {
-				case !nameRE.MatchString(f.Name):
-					add("node %q: static file %q: invalid name; use 1-64 letters, digits, '_', '.' or '-'", n.Name, f.Name)
-				case files[f.Name]:
-					add("node %q: static file %q listed twice", n.Name, f.Name)
-				case !utf8.ValidString(f.Content):
-					add("node %q: static file %q is not UTF-8 text", n.Name, f.Name)
-				}
-				files[f.Name] = true
-			}
-		default:
-			add("node %q: unknown kind %q; use %q or %q", n.Name, n.Kind, NodeRaw, NodePython)
+		for _, p := range nodeProblems(&d.Nodes[i], nodes) {
+			add("node %q: %s", d.Nodes[i].Name, p)
 		}
 	}
 	if cycle := d.findCycle(nodes); cycle != nil {
@@ -211,6 +195,71 @@ func (d *Definition) Validate() error {
 		return Errorf(EINVALID, "definition has %d problems: %s", len(problems), strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// nodeProblems returns what is wrong with one node, given all nodes by name.
+func nodeProblems(n *Node, nodes map[string]*Node) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	if !slices.Contains(nodeKinds, n.Kind) {
+		add("unknown kind %q; use one of raw, table, python, sql, r", n.Kind)
+		return out
+	}
+	if n.Kind.IsData() {
+		if n.Script != "" || len(n.Dependencies) > 0 || len(n.Files) > 0 || n.EnableLogsOnError || n.EnableLogsOnSuccess {
+			add("a %s data node has no script, dependencies, files or log policy", n.Kind)
+		}
+	} else {
+		if n.IsRequired {
+			add("is_required applies to data nodes only")
+		}
+		if strings.TrimSpace(n.Script) == "" {
+			add("script is empty")
+		} else if !utf8.ValidString(n.Script) {
+			add("script is not UTF-8 text")
+		}
+	}
+	if n.Kind == NodeTable {
+		out = append(out, n.Schema().Problems()...)
+	} else if len(n.Columns) > 0 || len(n.UniqueColumnCombinations) > 0 {
+		add("columns belong to table nodes only")
+	}
+	if n.MinimumRowsCount != nil && n.Kind != NodeSQL {
+		add("minimum_rows_count belongs to SQL nodes only")
+	} else if n.MinimumRowsCount != nil && *n.MinimumRowsCount < 0 {
+		add("minimum_rows_count is negative")
+	}
+	if n.Kind == NodeSQL && len(n.Files) > 0 {
+		add("a SQL node has no static files")
+	}
+
+	seen := map[string]bool{}
+	for _, dep := range n.Dependencies {
+		switch d := nodes[dep]; {
+		case dep == n.Name:
+			add("depends on itself")
+		case d == nil:
+			add("unknown dependency %q", dep)
+		case seen[dep]:
+			add("dependency %q listed twice", dep)
+		case n.Kind == NodeSQL && !d.Kind.IsTabular():
+			add("a SQL query reads tables and SQL results, but dependency %q is a %s node", dep, d.Kind)
+		}
+		seen[dep] = true
+	}
+	files := map[string]bool{}
+	for _, f := range n.Files {
+		switch {
+		case !nameRE.MatchString(f.Name):
+			add("static file %q: invalid name; use 1-64 letters, digits, '_', '.' or '-'", f.Name)
+		case files[f.Name]:
+			add("static file %q listed twice", f.Name)
+		case !utf8.ValidString(f.Content):
+			add("static file %q is not UTF-8 text", f.Name)
+		}
+		files[f.Name] = true
+	}
+	return out
 }
 
 // findCycle returns one dependency cycle as a path of node names, or nil.

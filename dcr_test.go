@@ -29,6 +29,27 @@ func TestValidateAcceptsSeedExample(t *testing.T) {
 	}
 }
 
+// A pipeline of every node kind validates: table -> SQL -> Python, R beside.
+func TestValidateAcceptsPipeline(t *testing.T) {
+	min := int64(10)
+	d := &cleanroom.Definition{
+		Name: "pipeline", Owner: "owner@example.com",
+		Nodes: []cleanroom.Node{
+			{Name: "people", Kind: cleanroom.NodeTable, Columns: []cleanroom.Column{
+				{Name: "id", FormatType: cleanroom.FormatInteger},
+				{Name: "email", FormatType: cleanroom.FormatEmail, HashWith: cleanroom.HashSHA256Hex, IsNullable: true},
+			}, UniqueColumnCombinations: [][]string{{"id"}}},
+			{Name: "counts", Kind: cleanroom.NodeSQL, Script: "SELECT count(*) FROM people", Dependencies: []string{"people"}, MinimumRowsCount: &min},
+			{Name: "model", Kind: cleanroom.NodePython, Script: "pass", Dependencies: []string{"counts", "people"}},
+			{Name: "stats", Kind: cleanroom.NodeR, Script: "1", Dependencies: []string{"people"}},
+		},
+		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"people"}, AnalystOf: []string{"counts", "model", "stats"}}},
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Every mistake the issue lists gets an EINVALID error naming its node or participant.
 func TestValidateMistakes(t *testing.T) {
 	tests := []struct {
@@ -67,6 +88,23 @@ func TestValidateMistakes(t *testing.T) {
 		}, `node "uppercase_text_node": static file "a.txt" listed twice`},
 		{"bad static file name", func(d *cleanroom.Definition) { d.Nodes[1].Files = []cleanroom.File{{Name: "../x"}} }, `static file "../x": invalid name`},
 		{"no name", func(d *cleanroom.Definition) { d.Name = "" }, "name is empty"},
+		{"table without columns", func(d *cleanroom.Definition) { d.Nodes[0].Kind = cleanroom.NodeTable }, `node "input_data_node": a table needs at least one column`},
+		{"table column type", func(d *cleanroom.Definition) {
+			d.Nodes[0].Kind = cleanroom.NodeTable
+			d.Nodes[0].Columns = []cleanroom.Column{{Name: "age", FormatType: "NUMBER"}}
+		}, `node "input_data_node": column "age": unknown format_type "NUMBER"`},
+		{"duplicate column", func(d *cleanroom.Definition) {
+			d.Nodes[0].Kind = cleanroom.NodeTable
+			d.Nodes[0].Columns = []cleanroom.Column{{Name: "a", FormatType: "STRING"}, {Name: "A", FormatType: "STRING"}}
+		}, `column "A": duplicate name`},
+		{"unique combination of unknown column", func(d *cleanroom.Definition) {
+			d.Nodes[0].Kind = cleanroom.NodeTable
+			d.Nodes[0].Columns = []cleanroom.Column{{Name: "a", FormatType: "STRING"}}
+			d.Nodes[0].UniqueColumnCombinations = [][]string{{"b"}}
+		}, `unique column combination names unknown column "b"`},
+		{"columns on raw node", func(d *cleanroom.Definition) { d.Nodes[0].Columns = []cleanroom.Column{{Name: "a", FormatType: "STRING"}} }, `node "input_data_node": columns belong to table nodes only`},
+		{"sql over raw", func(d *cleanroom.Definition) { d.Nodes[1].Kind = cleanroom.NodeSQL }, `node "uppercase_text_node": a SQL query reads tables and SQL results, but dependency "input_data_node" is a raw node`},
+		{"minimum rows on python", func(d *cleanroom.Definition) { n := int64(3); d.Nodes[1].MinimumRowsCount = &n }, `minimum_rows_count belongs to SQL nodes only`},
 		{"bad owner", func(d *cleanroom.Definition) { d.Owner = "x" }, `owner "x" is not an email address`},
 	}
 	for _, tt := range tests {

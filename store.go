@@ -34,6 +34,9 @@ type Dataset struct {
 	SealedKey    []byte    `json:"-"`
 	PublishedBy  string    `json:"published_by"`
 	PublishedAt  time.Time `json:"published_at"`
+	// ValidationJob, for a table node, is the job checking this dataset
+	// against the node's columns; its result is the validation report.
+	ValidationJob string `json:"validation_job,omitempty"`
 }
 
 // Store keeps the metadata: users, clean rooms, blobs, datasets, jobs. It

@@ -27,6 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$TMP/cleanroom" ./cmd/cleanroom
+go build -o "$TMP/cleanroom-worker" ./cmd/cleanroom-worker
 BIN=$TMP/cleanroom
 mkdir -p "$TMP/data"
 "$BIN" serve --addr 127.0.0.1:0 --data "$TMP/data" --scratch "$SCRATCH" >"$TMP/server.out" 2>"$TMP/server.log" &

@@ -15,6 +15,7 @@ fi
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/cleanroom" ./cmd/cleanroom
+go build -o "$bin/cleanroom-worker" ./cmd/cleanroom-worker
 "$bin/cleanroom" images build >&2
 dir=$("$bin/cleanroom" images list | awk '$1 == "python" && $2 == "current" { print $NF }')
 if [ -z "$dir" ] || [ ! -x "$dir/root/usr/bin/python3" ]; then

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/crypt"
+	"github.com/cleanroom-dev/cleanroom/worker/table"
 )
 
 // Upload is one dataset to encrypt, upload and publish.
@@ -110,4 +111,22 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.progress(p.sent, p.total)
 	}
 	return n, err
+}
+
+// ValidationReport returns the validation report of the dataset published
+// to a table node, once the enclave has checked it.
+func (c *Client) ValidationReport(ctx context.Context, dcrID, node string) (*table.Report, error) {
+	view, err := c.DCR(ctx, dcrID)
+	if err != nil {
+		return nil, err
+	}
+	for _, ds := range view.Datasets {
+		if ds.Node == node && ds.ValidationJob != "" {
+			if _, err := c.Wait(ctx, ds.ValidationJob); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var rep table.Report
+	return &rep, c.do(ctx, "GET", nodePath(dcrID, node)+"/dataset/report", nil, &rep)
 }

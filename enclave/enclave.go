@@ -26,13 +26,17 @@ type Enclave struct {
 	Blobs   cleanroom.BlobStore
 	Sandbox sandbox.Runner
 
-	Concurrency int           // jobs run at once; default: number of cores
-	ScratchDir  string        // where decrypted inputs live during a run; default: os.TempDir()
-	Python      string        // interpreter inside the sandbox
-	JobTimeout  time.Duration // wall time of one computation
-	MaxLogSize  int           // bytes of stdout+stderr kept per job (the tail)
-	Logger      *slog.Logger
-	Now         func() time.Time
+	Concurrency int    // jobs run at once; default: number of cores
+	ScratchDir  string // where decrypted inputs live during a run; default: os.TempDir()
+	Python      string // interpreter inside the sandbox
+	Kit         string // host directory mounted read-only at worker.KitMount: cleanroom-worker and the Python helpers
+	// Images are the worker images' root file systems by image name
+	// ("python", "r"); a missing one runs on the sandbox's own root.
+	Images     map[string]string
+	JobTimeout time.Duration // wall time of one computation
+	MaxLogSize int           // bytes of stdout+stderr kept per job (the tail)
+	Logger     *slog.Logger
+	Now        func() time.Time
 
 	// Limits of one computation besides JobTimeout; 0 sets no limit.
 	// NewEnclave sets sandbox's defaults.

@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/crypt"
 	"github.com/cleanroom-dev/cleanroom/sandbox"
+	"github.com/cleanroom-dev/cleanroom/worker"
 )
 
 // scriptDir holds a computation's main script in the sandbox, beside (not
@@ -64,30 +66,32 @@ func jobError(err error) string {
 	return err.Error()
 }
 
-func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.JobUpdate {
-	failed := func(err error) cleanroom.JobUpdate {
-		var f *jobFailure
-		if errors.As(err, &f) {
-			return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: f.msg}
-		}
-		e.Logger.Error("job failed inside the enclave", "job", job.ID, "err", err)
-		return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "internal error in the enclave; the server log has the details"}
+// failed is the outcome of a job that err ended: a jobFailure is the
+// analyst's to read; anything else is the server's fault and stays in its log.
+func (e *Enclave) failed(job *cleanroom.Job, err error) cleanroom.JobUpdate {
+	var f *jobFailure
+	if errors.As(err, &f) {
+		return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: f.msg}
 	}
+	e.Logger.Error("job failed inside the enclave", "job", job.ID, "err", err)
+	return cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "internal error in the enclave; the server log has the details"}
+}
 
+func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.JobUpdate {
 	dcr, err := e.Store.FindDCR(ctx, job.DCRID)
 	if err != nil {
-		return failed(err)
+		return e.failed(job, err)
 	}
-	compute, data, err := dcr.Definition.Plan(job.Node)
-	if err != nil {
-		return failed(failf("%s", cleanroom.ErrorMessage(err)))
+	target := dcr.Definition.Node(job.Node)
+	if target == nil {
+		return e.failed(job, failf("node %q does not exist in this clean room", job.Node))
 	}
 
 	user := <-e.slots
 	defer func() { e.slots <- user }()
 	w, err := e.newWorkspace(user)
 	if err != nil {
-		return failed(err)
+		return e.failed(job, err)
 	}
 	defer func() {
 		if err := w.remove(); err != nil {
@@ -95,9 +99,28 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 		}
 	}()
 
+	if target.Kind == cleanroom.NodeTable {
+		return e.runValidation(ctx, job, dcr.ID, target, w)
+	}
+	compute, data, err := dcr.Definition.Plan(job.Node)
+	if err != nil {
+		return e.failed(job, failf("%s", cleanroom.ErrorMessage(err)))
+	}
 	for _, n := range data {
 		if err := e.decryptDataset(ctx, dcr.ID, n, w.dataPath(n.Name)); err != nil {
-			return failed(err)
+			return e.failed(job, err)
+		}
+		if n.Kind != cleanroom.NodeTable {
+			continue
+		}
+		// Validated again at every run, not trusted from the upload: the
+		// rows a computation reads are always the checked, hashed ones.
+		rep, err := e.validateTable(ctx, w, n)
+		if err == nil && !rep.Valid {
+			err = invalidTable(n.Name, rep)
+		}
+		if err != nil {
+			return e.failed(job, err)
 		}
 	}
 
@@ -110,12 +133,17 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 			w.warn = ""
 		}
 		if err != nil {
-			return failed(err)
+			return e.failed(job, err)
 		}
 		if ctx.Err() != nil {
-			return failed(ctx.Err())
+			return e.failed(job, ctx.Err())
 		}
 		runErr := res.Err()
+		if n.Kind == cleanroom.NodeSQL && res.ExitCode == exitTooFewRows {
+			// The privacy floor is reported whatever the log policy: it
+			// says nothing of the rows.
+			return e.failed(job, failf("the result of %q has fewer rows than its minimum_rows_count of %d; nothing is released", n.Name, *n.MinimumRowsCount))
+		}
 		if runErr == nil || !isLimit(runErr) {
 			// A full /output fails the script's writes, whatever it
 			// then does: the limit is the cause.
@@ -125,14 +153,12 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 		}
 		if runErr != nil && n.Name != job.Node {
 			// Upstream logs belong to that node's analysts, not this one's.
-			return failed(failf("computation %q, which %q depends on, failed: %s", n.Name, job.Node, jobError(runErr)))
+			return e.failed(job, failf("computation %q, which %q depends on, failed: %s", n.Name, job.Node, jobError(runErr)))
 		}
 		if runErr != nil {
-			target := dcr.Definition.Node(job.Node)
 			return e.seal(ctx, job, target, w, runErr, logs)
 		}
 	}
-	target := dcr.Definition.Node(job.Node)
 	return e.seal(ctx, job, target, w, nil, logs)
 }
 
@@ -186,9 +212,27 @@ func writeFile(dst string, r io.Reader) error {
 	return f.Close()
 }
 
-// runNode lays out /input for one computation and runs its script. A data
-// dependency is hard-linked into /input; the /output of a computation it
-// depends on is mounted there read-only.
+// exitTooFewRows is cleanroom-worker's exit status for a SQL result below
+// its minimum rows count.
+const exitTooFewRows = 3
+
+// pythonImage and rImage name the worker images in Enclave.Images.
+const (
+	pythonImage = "python"
+	rImage      = "r"
+)
+
+// kitMount mounts the kit, where the enclave has one.
+func (e *Enclave) kitMount() []sandbox.Mount {
+	if e.Kit == "" {
+		return nil
+	}
+	return []sandbox.Mount{{Host: e.Kit, Sandbox: worker.KitMount}}
+}
+
+// runNode lays out /input for one computation and runs it. A raw
+// dependency is hard-linked into /input; a table (validated) and the
+// /output of a computation it depends on are mounted there read-only.
 func (e *Enclave) runNode(ctx context.Context, w *workspace, d *cleanroom.Definition, n *cleanroom.Node, logs io.Writer) (sandbox.Result, error) {
 	input := w.inputPath(n.Name)
 	if err := w.mkdir(input); err != nil {
@@ -199,15 +243,20 @@ func (e *Enclave) runNode(ctx context.Context, w *workspace, d *cleanroom.Defini
 	}
 	mounts := []sandbox.Mount{{Host: input, Sandbox: "/input"}}
 	for _, dep := range n.Dependencies {
-		if d.Node(dep).Kind.IsCompute() {
+		switch kind := d.Node(dep).Kind; {
+		case kind == cleanroom.NodeRaw:
+			if err := w.linkTree(w.dataPath(dep), filepath.Join(input, dep)); err != nil {
+				return sandbox.Result{}, err
+			}
+		default:
+			src := w.outputPath(dep)
+			if kind == cleanroom.NodeTable {
+				src = w.tablePath(dep)
+			}
 			if err := w.mkdir(filepath.Join(input, dep)); err != nil {
 				return sandbox.Result{}, err
 			}
-			mounts = append(mounts, sandbox.Mount{Host: w.outputPath(dep), Sandbox: "/input/" + dep})
-			continue
-		}
-		if err := w.linkTree(w.dataPath(dep), filepath.Join(input, dep)); err != nil {
-			return sandbox.Result{}, err
+			mounts = append(mounts, sandbox.Mount{Host: src, Sandbox: "/input/" + dep})
 		}
 	}
 	for _, f := range n.Files {
@@ -219,7 +268,8 @@ func (e *Enclave) runNode(ctx context.Context, w *workspace, d *cleanroom.Defini
 	if err := w.mkdir(script); err != nil {
 		return sandbox.Result{}, err
 	}
-	if err := w.writeFile(filepath.Join(script, "main.py"), n.Script); err != nil {
+	command, image := e.command(n)
+	if err := w.writeFile(filepath.Join(script, scriptFile[n.Kind]), n.Script); err != nil {
 		return sandbox.Result{}, err
 	}
 	output := w.outputPath(n.Name)
@@ -235,14 +285,40 @@ func (e *Enclave) runNode(ctx context.Context, w *workspace, d *cleanroom.Defini
 		sandbox.Mount{Host: output, Sandbox: "/output", Writable: true},
 		sandbox.Mount{Host: script, Sandbox: scriptDir})
 	return e.Sandbox.Run(ctx, sandbox.Spec{
-		Command: []string{e.Python, scriptDir + "/main.py"},
-		Mounts:  mounts,
+		Command: command,
+		Mounts:  append(mounts, e.kitMount()...),
 		Stdout:  logs,
 		Stderr:  logs,
 		Timeout: e.JobTimeout,
 		Limits:  limits,
 		User:    w.user,
+		Root:    e.Images[image],
 	})
+}
+
+// scriptFile is the name of a computation's script in scriptDir.
+var scriptFile = map[cleanroom.NodeKind]string{
+	cleanroom.NodePython: "main.py",
+	cleanroom.NodeSQL:    "main.sql",
+	cleanroom.NodeR:      "main.R",
+}
+
+// command returns what runs computation n and the worker image it runs on.
+func (e *Enclave) command(n *cleanroom.Node) ([]string, string) {
+	switch n.Kind {
+	case cleanroom.NodeSQL:
+		cmd := []string{worker.KitWorker, "sql", "--query", scriptDir + "/main.sql", "--output", "/output"}
+		if n.MinimumRowsCount != nil {
+			cmd = append(cmd, "--min-rows", strconv.FormatInt(*n.MinimumRowsCount, 10))
+		}
+		for _, dep := range n.Dependencies {
+			cmd = append(cmd, dep+"=/input/"+dep)
+		}
+		return cmd, pythonImage
+	case cleanroom.NodeR:
+		return []string{"/usr/bin/Rscript", scriptDir + "/main.R"}, rImage
+	}
+	return []string{e.Python, scriptDir + "/main.py"}, pythonImage
 }
 
 // seal stores the outcome of the target computation: its zip and, as the
@@ -270,11 +346,8 @@ func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Nod
 	if runErr != nil && !keepLogs {
 		return u
 	}
-	key, err := crypt.NewKey()
+	key, err := e.newResultKey(job, &u)
 	if err != nil {
-		return fail(err)
-	}
-	if u.SealedKey, err = crypt.Seal(e.key.PublicKey(), crypt.ResultKeyInfo(job.ID), key); err != nil {
 		return fail(err)
 	}
 	if keepLogs {
@@ -302,6 +375,17 @@ func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Nod
 	}
 	u.ResultSize = size
 	return u
+}
+
+// newResultKey makes the key a job's result and logs are stored under and
+// records it in u, sealed to the enclave for this job only.
+func (e *Enclave) newResultKey(job *cleanroom.Job, u *cleanroom.JobUpdate) ([]byte, error) {
+	key, err := crypt.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	u.SealedKey, err = crypt.Seal(e.key.PublicKey(), crypt.ResultKeyInfo(job.ID), key)
+	return key, err
 }
 
 func (e *Enclave) storeEncrypted(ctx context.Context, blobKey string, key, ad []byte, write func(io.Writer) error) error {

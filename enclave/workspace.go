@@ -42,6 +42,9 @@ func (w *workspace) inputPath(node string) string  { return filepath.Join(w.dir,
 func (w *workspace) outputPath(node string) string { return filepath.Join(w.dir, "output", node) }
 func (w *workspace) scriptPath(node string) string { return filepath.Join(w.dir, "script", node) }
 
+// tablePath holds a table node's validated rows: dataset.csv and schema.json.
+func (w *workspace) tablePath(node string) string { return filepath.Join(w.dir, "tables", node) }
+
 // newWorkspace makes the scratch directory of a job running as user.
 func (e *Enclave) newWorkspace(user *sandbox.User) (*workspace, error) {
 	dir, err := os.MkdirTemp(e.ScratchDir, "cleanroom-job-")
@@ -50,7 +53,7 @@ func (e *Enclave) newWorkspace(user *sandbox.User) (*workspace, error) {
 	}
 	w := &workspace{dir: dir, user: user}
 	err = w.share(dir, 0o710)
-	for _, sub := range []string{"input", "output", "script"} {
+	for _, sub := range []string{"input", "output", "script", "tables", "validate"} {
 		if err == nil {
 			err = w.mkdir(filepath.Join(dir, sub))
 		}
@@ -115,6 +118,19 @@ func (w *workspace) linkTree(src, dst string) error {
 			return nil
 		}
 	})
+}
+
+// makeWorkDir makes dir a plain directory the job writes to: on disk, not
+// in memory, for outputs that are the enclave's own (validated tables)
+// rather than the analyst's.
+func (w *workspace) makeWorkDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	if w.user == nil {
+		return nil
+	}
+	return os.Chown(dir, w.user.UID, w.user.GID)
 }
 
 // makeOutput makes dir, a computation's /output, writable by the job. Where

@@ -91,12 +91,69 @@ func (s *Server) handlePublishDataset(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	ds := &cleanroom.Dataset{DCRID: dcr.ID, Node: n.Name, ManifestHash: blob.Hash, Size: blob.Size, SealedKey: req.SealedKey, PublishedBy: cleanroom.UserFromContext(r.Context()), PublishedAt: s.Now().UTC()}
+	email := cleanroom.UserFromContext(r.Context())
+	ds := &cleanroom.Dataset{DCRID: dcr.ID, Node: n.Name, ManifestHash: blob.Hash, Size: blob.Size, SealedKey: req.SealedKey, PublishedBy: email, PublishedAt: s.Now().UTC()}
+	var validation *cleanroom.Job
+	if n.Kind == cleanroom.NodeTable {
+		// Only the enclave reads the rows: it checks them in a job whose
+		// report the data owners read.
+		validation = &cleanroom.Job{ID: cleanroom.NewID(), DCRID: dcr.ID, Node: n.Name, CreatedBy: email, State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
+		if err := s.Store.CreateJob(r.Context(), validation); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		ds.ValidationJob = validation.ID
+	}
 	if err := s.Store.PutDataset(r.Context(), ds); err != nil {
 		s.Error(w, r, err)
 		return
 	}
+	if validation != nil {
+		s.Enclave.Notify()
+	}
 	writeJSON(w, http.StatusOK, ds)
+}
+
+// handleValidationReport returns the validation report of the dataset
+// published to a table node: rows, columns and the first problems with
+// their line, column and value. Only the node's data owners read it, as it
+// quotes their data.
+func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) {
+	dcr, n, err := s.dataNodeForOwner(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if n.Kind != cleanroom.NodeTable {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "node %q is a %s node; only table nodes are validated", n.Name, n.Kind))
+		return
+	}
+	ds, err := s.Store.FindDataset(r.Context(), dcr.ID, n.Name)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	job, err := s.Store.FindJob(r.Context(), ds.ValidationJob)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !job.State.Done() {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "the dataset of node %q is still being validated (job %s is %s); ask again in a moment", n.Name, job.ID, job.State))
+		return
+	}
+	if job.ResultSize == 0 {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "validating the dataset of node %q did not finish: %s", n.Name, job.Error))
+		return
+	}
+	rc, err := s.Enclave.OpenResult(r.Context(), job)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/json")
+	io.Copy(w, rc)
 }
 
 func (s *Server) handleRemoveDataset(w http.ResponseWriter, r *http.Request) {

@@ -43,13 +43,7 @@ func (s *Server) handleRunJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, d := range data {
-		if !d.IsRequired {
-			continue
-		}
-		if _, err := s.Store.FindDataset(r.Context(), dcr.ID, d.Name); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-			s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "data node %q is required but has no dataset; its data owner must publish one first", d.Name))
-			return
-		} else if err != nil {
+		if err := s.checkInput(r, dcr.ID, d); err != nil {
 			s.Error(w, r, err)
 			return
 		}
@@ -61,6 +55,29 @@ func (s *Server) handleRunJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Enclave.Notify()
 	writeJSON(w, http.StatusAccepted, job)
+}
+
+// checkInput refuses a run at once when a data node it reads cannot serve:
+// a required one without a dataset, a table whose dataset failed
+// validation. The enclave checks both again when the job runs.
+func (s *Server) checkInput(r *http.Request, dcrID string, d *cleanroom.Node) error {
+	ds, err := s.Store.FindDataset(r.Context(), dcrID, d.Name)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		if d.IsRequired {
+			return cleanroom.Errorf(cleanroom.ECONFLICT, "data node %q is required but has no dataset; its data owner must publish one first", d.Name)
+		}
+		return nil
+	} else if err != nil || ds.ValidationJob == "" {
+		return err
+	}
+	v, err := s.Store.FindJob(r.Context(), ds.ValidationJob)
+	if err != nil {
+		return err
+	}
+	if v.State == cleanroom.JobFailed || v.State == cleanroom.JobCancelled {
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "the dataset of table %q failed validation, so no computation can use it; its data owner must publish a corrected file (the validation report says what is wrong)", d.Name)
+	}
+	return nil
 }
 
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
@@ -98,10 +115,14 @@ func (s *Server) visibleJob(r *http.Request) (*cleanroom.Job, *cleanroom.Node, e
 	if !dcr.Definition.CanRead(email) {
 		return nil, nil, notFound
 	}
-	if !dcr.Definition.IsAnalyst(email, job.Node) {
+	n := dcr.Definition.Node(job.Node)
+	// A job on a data node validates its dataset: its data owners' to see.
+	if n.Kind.IsData() && !dcr.Definition.IsDataOwner(email, job.Node) {
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not a data owner of node %q", job.Node)
+	} else if n.Kind.IsCompute() && !dcr.Definition.IsAnalyst(email, job.Node) {
 		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not an analyst of node %q", job.Node)
 	}
-	return job, dcr.Definition.Node(job.Node), nil
+	return job, n, nil
 }
 
 // maxJobWait bounds a long poll, below common proxy idle timeouts.
@@ -195,12 +216,12 @@ func noLogsError(job *cleanroom.Job, n *cleanroom.Node) error {
 }
 
 func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
-	job, _, err := s.visibleJob(r)
+	job, n, err := s.visibleJob(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if job.State != cleanroom.JobSucceeded {
+	if job.State != cleanroom.JobSucceeded && !(n.Kind.IsData() && job.ResultSize > 0) {
 		msg := fmt.Sprintf("job is %s; a result exists only for a succeeded job", job.State)
 		if job.Error != "" {
 			msg += ": " + job.Error
@@ -214,9 +235,14 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	w.Header().Set("Content-Type", "application/zip")
+	// A compute node's result is its zip; a data node's, its validation report.
+	ctype, name := "application/zip", job.Node+".zip"
+	if n.Kind.IsData() {
+		ctype, name = "application/json", job.Node+"-validation.json"
+	}
+	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Length", strconv.FormatInt(job.ResultSize, 10))
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", job.Node+".zip"))
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; cutting the connection makes the client see a broken download, not a short zip.
 		s.Logger.Error("send result", "job", job.ID, "err", err)

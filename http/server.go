@@ -138,6 +138,7 @@ func (s *Server) routes() []route {
 		{"POST", "/api/v1/blobs", false, s.handleUploadBlob},
 		{"PUT", "/api/v1/dcrs/{id}/nodes/{node}/dataset", false, s.handlePublishDataset},
 		{"DELETE", "/api/v1/dcrs/{id}/nodes/{node}/dataset", false, s.handleRemoveDataset},
+		{"GET", "/api/v1/dcrs/{id}/nodes/{node}/dataset/report", false, s.handleValidationReport},
 		{"POST", "/api/v1/dcrs/{id}/nodes/{node}/jobs", false, s.handleRunJob},
 		{"GET", "/api/v1/dcrs/{id}/nodes/{node}/jobs", false, s.handleListJobs},
 		{"GET", "/api/v1/jobs/{id}", false, s.handleGetJob},

@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,6 +88,7 @@ var environment = [][2]string{
 	{"MPLBACKEND", "Agg"}, // matplotlib draws to files; there is no display
 	{"PYTHONDONTWRITEBYTECODE", "1"},
 	{"PYTHONUNBUFFERED", "1"}, // logs keep their order and survive a kill
+	{"PYTHONPATH", "/opt/cleanroom/python"}, // cleanroom_util and decentriq_util, from the kit the enclave mounts there
 }
 
 // rootfs is the read-only runtime a script runs on: interpreter and
@@ -130,8 +132,8 @@ const (
 // follows them on bwrap's command line: bwrap takes it only from there.
 func (b *Bubblewrap) args(spec Spec) []string {
 	root := hostUsr()
-	if b.Root != "" {
-		root = rootfs{args: []string{"--ro-bind", b.Root, "/"}}
+	if dir := cmp.Or(spec.Root, b.Root); dir != "" {
+		root = rootfs{args: []string{"--ro-bind", dir, "/"}}
 	}
 	args := append([]string(nil), isolation...)
 	args = append(args, "--clearenv")

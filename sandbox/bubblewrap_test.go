@@ -591,6 +591,7 @@ print(json.dumps(dict(os.environ)))
 		"MPLBACKEND":              "Agg",
 		"PYTHONDONTWRITEBYTECODE": "1",
 		"PYTHONUNBUFFERED":        "1",
+		"PYTHONPATH":              "/opt/cleanroom/python",
 		"PWD":                     "/tmp",
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -57,6 +57,11 @@ type Spec struct {
 	// root must name one, as scripts never run as root; the mounts must be
 	// reachable by it. Otherwise nil runs the script as the caller's user.
 	User *User
+
+	// Root, if set, is the worker image of this run: a host directory
+	// bound read-only as /, in place of the runner's own Root. It lets one
+	// runner serve several images (Python, R).
+	Root string
 }
 
 // User is an unprivileged host user and group. One that maps to no account

@@ -37,15 +37,16 @@ func (db *DB) FindBlob(ctx context.Context, hash string) (*cleanroom.Blob, error
 // clean room or the blob does not exist.
 func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset) error {
 	ds.PublishedAt = db.orNow(ds.PublishedAt)
-	_, err := db.db.ExecContext(ctx, `INSERT INTO datasets (dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := db.db.ExecContext(ctx, `INSERT INTO datasets (dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at, validation_job)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (dcr_id, node) DO UPDATE SET
 			manifest_hash = excluded.manifest_hash,
 			size = excluded.size,
 			sealed_key = excluded.sealed_key,
 			published_by = excluded.published_by,
-			published_at = excluded.published_at`,
-		ds.DCRID, ds.Node, ds.ManifestHash, ds.Size, ds.SealedKey, ds.PublishedBy, encodeTime(ds.PublishedAt))
+			published_at = excluded.published_at,
+			validation_job = excluded.validation_job`,
+		ds.DCRID, ds.Node, ds.ManifestHash, ds.Size, ds.SealedKey, ds.PublishedBy, encodeTime(ds.PublishedAt), ds.ValidationJob)
 	if isForeignKey(err) {
 		if _, err := db.FindDCR(ctx, ds.DCRID); err != nil {
 			return err
@@ -60,9 +61,9 @@ func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset) error {
 // FindDataset returns the dataset of a data node. Returns ENOTFOUND if none is published.
 func (db *DB) FindDataset(ctx context.Context, dcrID, node string) (*cleanroom.Dataset, error) {
 	var ds cleanroom.Dataset
-	err := db.db.QueryRowContext(ctx, `SELECT dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at
+	err := db.db.QueryRowContext(ctx, `SELECT dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at, validation_job
 		FROM datasets WHERE dcr_id = ? AND node = ?`, dcrID, node).
-		Scan(&ds.DCRID, &ds.Node, &ds.ManifestHash, &ds.Size, &ds.SealedKey, &ds.PublishedBy, timeColumn{&ds.PublishedAt})
+		Scan(&ds.DCRID, &ds.Node, &ds.ManifestHash, &ds.Size, &ds.SealedKey, &ds.PublishedBy, timeColumn{&ds.PublishedAt}, &ds.ValidationJob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoDataset(node)
 	} else if err != nil {

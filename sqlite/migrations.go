@@ -85,4 +85,8 @@ CREATE TABLE drafts (
 );
 CREATE INDEX drafts_owner ON drafts (owner, updated_at);
 `,
+	`
+-- validation_job is the job that checks a table dataset against its schema.
+ALTER TABLE datasets ADD COLUMN validation_job TEXT NOT NULL DEFAULT '';
+`,
 }

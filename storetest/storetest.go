@@ -166,7 +166,7 @@ func testDatasets(t *testing.T, s cleanroom.Store) {
 
 	// Publishing again replaces the dataset.
 	ds2 := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hex("v2"), Size: 10,
-		SealedKey: []byte("sealed-2"), PublishedBy: "alice@example.com", PublishedAt: at(2)}
+		SealedKey: []byte("sealed-2"), PublishedBy: "alice@example.com", PublishedAt: at(2), ValidationJob: "job-2"}
 	must(t, s.PutDataset(ctx, ds2))
 	got, err = s.FindDataset(ctx, d.ID, "data")
 	must(t, err)
@@ -194,7 +194,8 @@ func testDatasets(t *testing.T, s cleanroom.Store) {
 func wantDataset(t *testing.T, got, want *cleanroom.Dataset) {
 	t.Helper()
 	if got.DCRID != want.DCRID || got.Node != want.Node || got.ManifestHash != want.ManifestHash ||
-		got.Size != want.Size || !bytes.Equal(got.SealedKey, want.SealedKey) || got.PublishedBy != want.PublishedBy {
+		got.Size != want.Size || !bytes.Equal(got.SealedKey, want.SealedKey) || got.PublishedBy != want.PublishedBy ||
+		got.ValidationJob != want.ValidationJob {
 		t.Errorf("dataset = %+v, want %+v", got, want)
 	}
 	wantTime(t, "PublishedAt", got.PublishedAt, want.PublishedAt)

@@ -90,8 +90,8 @@ type Built struct {
 }
 
 // Spec returns the worker spec of b as a server running the given sandbox
-// policy offers it.
-func (b *Built) Spec(policy []byte) Spec {
+// policy and kit offers it.
+func (b *Built) Spec(policy []byte, kit *Kit) Spec {
 	installed := map[string]string{}
 	for _, line := range bytes.Split(b.Manifest, []byte("\n")) {
 		if f := bytes.Split(line, []byte("\t")); len(f) == 3 {
@@ -100,7 +100,7 @@ func (b *Built) Spec(policy []byte) Spec {
 	}
 	s := Spec{
 		Name:        b.Name,
-		Measurement: Measurement(b.Manifest, policy),
+		Measurement: Measurement(b.Manifest, policy, kit.Digest),
 		Suite:       b.Suite,
 		Debian:      b.Debian,
 		Python:      b.Python,

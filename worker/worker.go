@@ -127,7 +127,7 @@ func (img *Image) Modules() []string {
 // runs as `sh -c HOOK exec ROOT`.
 var customizeHook = strings.Join([]string{
 	`cd "$1"`,
-	`mkdir -p input output cleanroom tmp proc dev`,
+	`mkdir -p input output cleanroom tmp proc dev opt/cleanroom`,
 	`rm -rf etc/resolv.conf etc/apt/sources.list etc/apt/sources.list.d/* var/log/*`,
 	`echo cleanroom > etc/hostname`,
 }, " && ")
@@ -193,22 +193,26 @@ func writeField(w io.Writer, s string) {
 }
 
 // Measurement returns the hex SHA-256 that identifies a worker: over the
-// image's manifest (its installed packages, as Manifest formats them) and
-// the sandbox policy the server runs it under. Anyone holding both can
-// recompute it: SHA-256 of
+// image's manifest (its installed packages, as Manifest formats them), the
+// sandbox policy the server runs it under, and the digest of the kit
+// mounted beside it (see Kit). Anyone holding the three can recompute it:
+// SHA-256 of
 //
-//	"cleanroom worker measurement 1\n"
+//	"cleanroom worker measurement 2\n"
 //	"manifest <len>\n" <manifest>
 //	"policy <len>\n" <policy>
+//	"kit <len>\n" <kit digest>
 //
 // with lengths in decimal bytes.
-func Measurement(manifest, policy []byte) string {
+func Measurement(manifest, policy []byte, kitDigest string) string {
 	var b bytes.Buffer
-	b.WriteString("cleanroom worker measurement 1\n")
+	b.WriteString("cleanroom worker measurement 2\n")
 	fmt.Fprintf(&b, "manifest %d\n", len(manifest))
 	b.Write(manifest)
 	fmt.Fprintf(&b, "policy %d\n", len(policy))
 	b.Write(policy)
+	fmt.Fprintf(&b, "kit %d\n", len(kitDigest))
+	b.WriteString(kitDigest)
 	sum := sha256.Sum256(b.Bytes())
 	return hex.EncodeToString(sum[:])
 }

@@ -93,21 +93,23 @@ func TestKey(t *testing.T) {
 func TestMeasurement(t *testing.T) {
 	manifest := []byte("python3\t3.13.5-1\tamd64\n")
 	policy := []byte(`{"runner":"bubblewrap"}`)
-	m := Measurement(manifest, policy)
+	kit := "kitdigest"
+	m := Measurement(manifest, policy, kit)
 	// The documented construction, so that clients can recompute it.
-	doc := "cleanroom worker measurement 1\nmanifest 23\n" + string(manifest) + "policy 23\n" + string(policy)
+	doc := "cleanroom worker measurement 2\nmanifest 23\n" + string(manifest) + "policy 23\n" + string(policy) + "kit 9\n" + kit
 	sum := sha256.Sum256([]byte(doc))
 	if want := hex.EncodeToString(sum[:]); m != want {
 		t.Errorf("Measurement = %s, want %s", m, want)
 	}
-	if Measurement(manifest, policy) != m {
+	if Measurement(manifest, policy, kit) != m {
 		t.Error("Measurement is not deterministic")
 	}
 	for _, other := range []string{
-		Measurement([]byte("python3\t3.13.5-2\tamd64\n"), policy),
-		Measurement(manifest, []byte(`{"runner":"runsc"}`)),
-		// Moving bytes between the two parts changes it too.
-		Measurement(append(append([]byte{}, manifest...), policy[:1]...), policy[1:]),
+		Measurement([]byte("python3\t3.13.5-2\tamd64\n"), policy, kit),
+		Measurement(manifest, []byte(`{"runner":"runsc"}`), kit),
+		Measurement(manifest, policy, "otherkit"),
+		// Moving bytes between the parts changes it too.
+		Measurement(append(append([]byte{}, manifest...), policy[:1]...), policy[1:], kit),
 	} {
 		if other == m {
 			t.Errorf("different input, same measurement %s", m)
@@ -226,8 +228,8 @@ func TestLookup(t *testing.T) {
 	if b.Root != filepath.Join(dir, "root") || b.Python != "3.13.5" {
 		t.Errorf("Lookup = %+v", b)
 	}
-	spec := b.Spec([]byte("policy"))
-	if spec.Measurement != Measurement(b.Manifest, []byte("policy")) || spec.Libraries["pandas"] != "2.2.3" {
+	spec := b.Spec([]byte("policy"), &Kit{Digest: "kit"})
+	if spec.Measurement != Measurement(b.Manifest, []byte("policy"), "kit") || spec.Libraries["pandas"] != "2.2.3" {
 		t.Errorf("Spec = %+v", spec)
 	}
 	if list, err := c.List(); err != nil || len(list) != 1 || list[0].Key != img.Key() {
@@ -330,5 +332,38 @@ func TestDefaultDir(t *testing.T) {
 	t.Setenv("CLEANROOM_IMAGES", "/srv/images")
 	if d, err := DefaultDir(); err != nil || d != "/srv/images" {
 		t.Errorf("DefaultDir with CLEANROOM_IMAGES = %q, %v", d, err)
+	}
+}
+
+// A kit is laid out once per content, readable by job users, and its
+// digest follows the worker binary.
+func TestPrepareKit(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "cleanroom-worker")
+	os.WriteFile(bin, []byte("binary v1"), 0o755)
+	k1, err := PrepareKit(dir, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(k1.Dir, "bin", "cleanroom-worker")); err != nil || string(b) != "binary v1" {
+		t.Fatalf("kit binary %q %v", b, err)
+	}
+	for _, f := range []string{"python/cleanroom_util/sql.py", "python/decentriq_util/__init__.py"} {
+		fi, err := os.Stat(filepath.Join(k1.Dir, f))
+		if err != nil || fi.Mode().Perm()&0o004 == 0 {
+			t.Errorf("%s: %v %v, want a file every user can read", f, fi, err)
+		}
+	}
+	again, err := PrepareKit(dir, bin)
+	if err != nil || again.Dir != k1.Dir || again.Digest != k1.Digest {
+		t.Fatalf("same content gave another kit: %+v vs %+v (%v)", again, k1, err)
+	}
+	os.WriteFile(bin, []byte("binary v2"), 0o755)
+	k2, err := PrepareKit(dir, bin)
+	if err != nil || k2.Digest == k1.Digest || k2.Dir == k1.Dir {
+		t.Fatalf("a changed binary kept the digest: %+v vs %+v (%v)", k2, k1, err)
+	}
+	if _, err := PrepareKit(dir, filepath.Join(dir, "missing")); !errors.Is(err, ErrNoWorkerBinary) {
+		t.Fatalf("missing binary: %v", err)
 	}
 }

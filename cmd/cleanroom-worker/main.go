@@ -30,9 +30,16 @@ const usage = `cleanroom-worker: runs inside the cleanroom sandbox
       schema.json); write DIR/dataset.csv and DIR/schema.json
 `
 
+// ExitTooFewRows is the exit status of a SQL run whose result is below its
+// minimum rows count; the enclave reports it whatever the log policy.
+const ExitTooFewRows = 3
+
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "cleanroom-worker: %v\n", err)
+		if errors.Is(err, duckdb.ErrTooFewRows) {
+			os.Exit(ExitTooFewRows)
+		}
 		os.Exit(1)
 	}
 }

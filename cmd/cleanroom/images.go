@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -125,4 +127,29 @@ func imageError(err error, dir string) error {
 	return hintError(err.Error(),
 		"images are built with mmdebstrap from a Debian mirror (CLEANROOM_DEBIAN_MIRROR to choose one); `cleanroom images build` shows its output",
 		fmt.Sprintf("a broken image can be removed from %s and built again", dir))
+}
+
+// workerBinFlag adds --worker-bin, the cleanroom-worker binary that runs
+// table validation and SQL inside the sandbox.
+func workerBinFlag(fs *flag.FlagSet) *string {
+	return fs.String("worker-bin", defaultWorkerBin(), "the cleanroom-worker binary mounted into sandboxes for table validation and SQL (default: beside this binary)")
+}
+
+// defaultWorkerBin is cleanroom-worker beside the running binary, where
+// `make build` puts it.
+func defaultWorkerBin() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "cleanroom-worker"
+	}
+	return filepath.Join(filepath.Dir(exe), "cleanroom-worker")
+}
+
+// prepareKit lays out the kit mounted into every sandbox, in the image cache.
+func prepareKit(imagesDir, workerBin string) (*worker.Kit, error) {
+	kit, err := worker.PrepareKit(imagesDir, workerBin)
+	if errors.Is(err, worker.ErrNoWorkerBinary) {
+		return nil, hintError(err.Error(), "pass --worker-bin PATH, or run `make build`, which builds it beside cleanroom")
+	}
+	return kit, err
 }

@@ -43,6 +43,8 @@ type ServeConfig struct {
 	Limits      jobLimits     // the other limits of a computation; see limits.go
 	ImagesDir   string        // worker image cache
 	Image       *worker.Built // the Python worker image; nil runs scripts on the host's /usr
+	WorkerBin   string        // the cleanroom-worker binary
+	Kit         *worker.Kit   // mounted into every sandbox
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,11 +58,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 10*time.Minute, "wall-time limit of one computation (a Go duration such as 5s or 10m)")
 	addLimitFlags(fs, &c.Limits)
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
+	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	} else if fs.NArg() > 0 {
 		return usageError("serve takes no arguments")
 	}
+	c.WorkerBin = *workerBin
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	// The image is ready before the server listens: a server that could
 	// accept jobs and then fail to build what they run on would leave them
@@ -70,6 +74,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	c.Image = image
+	if c.Kit, err = prepareKit(c.ImagesDir, c.WorkerBin); err != nil {
+		return err
+	}
 	m, err := openServer(c, logger)
 	if err != nil {
 		return err
@@ -114,7 +121,13 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	var specs []worker.Spec
 	if c.Image != nil {
 		bwrap.Root = c.Image.Root
-		specs = append(specs, c.Image.Spec(sandbox.Policy()))
+		specs = append(specs, c.Image.Spec(sandbox.Policy(), c.Kit))
+	}
+	if c.Kit != nil {
+		e.Kit = c.Kit.Dir
+	}
+	if c.Image != nil {
+		e.Images = map[string]string{c.Image.Name: c.Image.Root}
 	}
 	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, bwrap, logger
 	e.ScratchDir, e.JobTimeout = c.ScratchDir, c.JobTimeout

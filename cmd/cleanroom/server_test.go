@@ -29,9 +29,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binPath = filepath.Join(dir, "cleanroom")
-	if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build cleanroom: %v\n%s", err, out)
-		os.Exit(1)
+	// cleanroom-worker goes beside cleanroom, where serve looks for it.
+	for _, b := range [][2]string{{binPath, "."}, {filepath.Join(dir, "cleanroom-worker"), "../cleanroom-worker"}} {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b[0], err, out)
+			os.Exit(1)
+		}
 	}
 	// Servers run jobs on the machine's shared worker image; building it
 	// here, once, keeps the build out of every test's time.

@@ -21,13 +21,14 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("specs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := imagesFlag(fs)
+	workerBin := workerBinFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON, as GET /api/v1/enclave/specs returns it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	} else if fs.NArg() > 0 {
 		return usageError("specs takes no arguments")
 	}
-	specs, err := workerSpecs(*dir)
+	specs, err := workerSpecs(*dir, *workerBin)
 	if err != nil {
 		return err
 	}
@@ -60,9 +61,13 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // workerSpecs returns the spec of every worker image in the cache in dir,
-// as a server running this binary offers them.
-func workerSpecs(dir string) ([]worker.Spec, error) {
+// as a server running this binary and workerBin offers them.
+func workerSpecs(dir, workerBin string) ([]worker.Spec, error) {
 	if err := needImagesDir(dir); err != nil {
+		return nil, err
+	}
+	kit, err := prepareKit(dir, workerBin)
+	if err != nil {
 		return nil, err
 	}
 	cache := worker.NewCache(dir)
@@ -75,7 +80,7 @@ func workerSpecs(dir string) ([]worker.Spec, error) {
 		} else if err != nil {
 			return nil, imageError(err, dir)
 		}
-		specs = append(specs, b.Spec(sandbox.Policy()))
+		specs = append(specs, b.Spec(sandbox.Policy(), kit))
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs, nil

@@ -108,7 +108,8 @@ func Run(ctx context.Context, inputs []Input, query string, outDir string, opt O
 	}
 	if opt.MinimumRowsCount != nil && n < *opt.MinimumRowsCount {
 		os.Remove(staged)
-		return n, fmt.Errorf("%w: the result has %d rows, fewer than its minimum_rows_count of %d; nothing is released", ErrTooFewRows, n, *opt.MinimumRowsCount)
+		// The count itself is withheld: below the floor it may identify people.
+		return n, fmt.Errorf("%w: the result has fewer rows than its minimum_rows_count of %d; nothing is released", ErrTooFewRows, *opt.MinimumRowsCount)
 	}
 	if err := moveFile(staged, filepath.Join(outDir, "dataset.csv")); err != nil {
 		return 0, err

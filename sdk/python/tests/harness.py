@@ -45,12 +45,13 @@ def binary() -> str:
         if _binary is None:
             tmp = tempfile.mkdtemp(prefix="cleanroom-sdk-bin-")
             atexit.register(shutil.rmtree, tmp, True)
-            path = os.path.join(tmp, "cleanroom")
-            out = subprocess.run(["go", "build", "-o", path, "./cmd/cleanroom"], cwd=REPO_DIR,
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                raise RuntimeError(f"go build ./cmd/cleanroom failed:\n{out.stdout}{out.stderr}")
-            _binary = path
+            # cleanroom-worker goes beside cleanroom, where the server looks for it.
+            for name in ("cleanroom", "cleanroom-worker"):
+                out = subprocess.run(["go", "build", "-o", os.path.join(tmp, name), "./cmd/" + name],
+                                     cwd=REPO_DIR, capture_output=True, text=True)
+                if out.returncode != 0:
+                    raise RuntimeError(f"go build ./cmd/{name} failed:\n{out.stdout}{out.stderr}")
+            _binary = os.path.join(tmp, "cleanroom")
     return _binary
 
 
