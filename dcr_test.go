@@ -102,7 +102,9 @@ func TestValidateMistakes(t *testing.T) {
 			d.Nodes[0].Columns = []cleanroom.Column{{Name: "a", FormatType: "STRING"}}
 			d.Nodes[0].UniqueColumnCombinations = [][]string{{"b"}}
 		}, `unique column combination names unknown column "b"`},
-		{"columns on raw node", func(d *cleanroom.Definition) { d.Nodes[0].Columns = []cleanroom.Column{{Name: "a", FormatType: "STRING"}} }, `node "input_data_node": columns belong to table nodes only`},
+		{"columns on raw node", func(d *cleanroom.Definition) {
+			d.Nodes[0].Columns = []cleanroom.Column{{Name: "a", FormatType: "STRING"}}
+		}, `node "input_data_node": columns belong to table nodes only`},
 		{"sql over raw", func(d *cleanroom.Definition) { d.Nodes[1].Kind = cleanroom.NodeSQL }, `node "uppercase_text_node": a SQL query reads tables and SQL results, but dependency "input_data_node" is a raw node`},
 		{"minimum rows on python", func(d *cleanroom.Definition) { n := int64(3); d.Nodes[1].MinimumRowsCount = &n }, `minimum_rows_count belongs to SQL nodes only`},
 		{"bad owner", func(d *cleanroom.Definition) { d.Owner = "x" }, `owner "x" is not an email address`},

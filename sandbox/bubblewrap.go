@@ -87,7 +87,7 @@ var environment = [][2]string{
 	{"LANG", "C.UTF-8"},
 	{"MPLBACKEND", "Agg"}, // matplotlib draws to files; there is no display
 	{"PYTHONDONTWRITEBYTECODE", "1"},
-	{"PYTHONUNBUFFERED", "1"}, // logs keep their order and survive a kill
+	{"PYTHONUNBUFFERED", "1"},               // logs keep their order and survive a kill
 	{"PYTHONPATH", "/opt/cleanroom/python"}, // cleanroom_util and decentriq_util, from the kit the enclave mounts there
 }
 
