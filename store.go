@@ -86,7 +86,7 @@ type Store interface {
 	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error
 	// CreateDraft stores a new draft.
 	CreateDraft(ctx context.Context, d *Draft) error
-	// FindDraft returns a draft by id. Returns ENOTFOUND.
+	// FindDraft returns a draft by id, with its test datasets. Returns ENOTFOUND.
 	FindDraft(ctx context.Context, id string) (*Draft, error)
 	// ListDrafts returns the drafts owner created, most recently updated first.
 	ListDrafts(ctx context.Context, owner string) ([]*Draft, error)
@@ -96,11 +96,29 @@ type Store interface {
 	// PublishDraft freezes a draft as published under dcrID. Returns
 	// ENOTFOUND, or ECONFLICT if it was already published.
 	PublishDraft(ctx context.Context, id, dcrID string, now time.Time) error
-	// DeleteDraft removes a draft. Returns ENOTFOUND.
+	// DeleteDraft removes a draft, its test datasets and tests. Returns ENOTFOUND.
 	DeleteDraft(ctx context.Context, id string) error
 
-	// FailRunningJobs marks every running job failed with reason; used at start-up,
-	// when no job can still be running. Returns how many it marked.
+	// PutTestDataset attaches test data to a data node of a draft,
+	// replacing any earlier. Returns ENOTFOUND for an unknown draft.
+	PutTestDataset(ctx context.Context, ds *TestDataset) error
+	// ListTestDatasets returns the test datasets of a draft, by node.
+	ListTestDatasets(ctx context.Context, draftID string) ([]*TestDataset, error)
+	// DeleteTestDataset detaches test data. Returns ENOTFOUND if there is none.
+	DeleteTestDataset(ctx context.Context, draftID, node string) error
+
+	// CreateDraftTest stores a draft test that has started.
+	CreateDraftTest(ctx context.Context, t *DraftTest) error
+	// FinishDraftTest records the outcome of a draft test; errMsg says why
+	// it could not test the nodes, if it could not. Returns ECONFLICT if it
+	// had already ended.
+	FinishDraftTest(ctx context.Context, id string, nodes []NodeTest, errMsg string, now time.Time) error
+	// LatestDraftTest returns a draft's most recent test. Returns ENOTFOUND if it has none.
+	LatestDraftTest(ctx context.Context, draftID string) (*DraftTest, error)
+
+	// FailRunningJobs marks every running job failed with reason, and ends
+	// every running draft test; used at start-up, when nothing can still
+	// be running. Returns how many jobs it marked.
 	FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error)
 }
 

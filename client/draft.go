@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/url"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -65,4 +66,37 @@ func (c *Client) PublishDraft(ctx context.Context, id string) (*cleanroom.Publis
 		return nil, err
 	}
 	return &out, nil
+}
+
+// TestDraft starts "test all computations" on a draft and waits for its
+// outcome.
+func (c *Client) TestDraft(ctx context.Context, id string) (*cleanroom.DraftTest, error) {
+	var started cleanroom.DraftTest
+	if err := c.do(ctx, "POST", draftPath(id)+"/tests", nil, &started); err != nil {
+		return nil, err
+	}
+	for {
+		var t cleanroom.DraftTest
+		if err := c.do(ctx, "GET", draftPath(id)+"/tests/latest?wait=30s", nil, &t); err != nil {
+			return nil, err
+		}
+		if t.State == cleanroom.DraftTestDone {
+			return &t, nil
+		}
+	}
+}
+
+// PutTestDataset attaches test data to a data node of a draft. Test data
+// is not real data: it is sent as is (over TLS where the server has it).
+func (c *Client) PutTestDataset(ctx context.Context, id, node string, r io.Reader, size int64) error {
+	resp, err := c.send(ctx, "PUT", draftPath(id)+"/nodes/"+url.PathEscape(node)+"/test-dataset", r, "application/octet-stream", size)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// DeleteTestDataset detaches a draft data node's test data.
+func (c *Client) DeleteTestDataset(ctx context.Context, id, node string) error {
+	return c.do(ctx, "DELETE", draftPath(id)+"/nodes/"+url.PathEscape(node)+"/test-dataset", nil, nil)
 }

@@ -53,6 +53,7 @@ type Enclave struct {
 
 	key    *crypt.PrivateKey
 	wake   chan struct{}
+	ctx    context.Context // ends when the enclave closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -132,7 +133,7 @@ func (e *Enclave) Open() error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.ctx, e.cancel = ctx, cancel
 	for i := 0; i < max(e.Concurrency, 1); i++ {
 		e.wg.Add(1)
 		go e.work(ctx)

@@ -89,6 +89,9 @@ func (s *Server) handleDeleteDraft(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	for _, ds := range d.TestDatasets {
+		s.deleteBlob(r, cleanroom.TestDatasetKey(d.ID, ds.Node))
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -117,4 +120,101 @@ func (s *Server) handlePublishDraft(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, publishStatus(res), res)
+}
+
+// handleTestDraft starts "test all computations" on a draft: every
+// computation on empty inputs or the draft's test datasets. The definition
+// must be complete (it is validated as for publishing); the outcome comes
+// from GET .../tests/latest.
+func (s *Server) handleTestDraft(w http.ResponseWriter, r *http.Request) {
+	d, err := s.ownDraft(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := d.Definition.Validate(); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	test := &cleanroom.DraftTest{ID: cleanroom.NewID(), DraftID: d.ID, Nodes: []cleanroom.NodeTest{}, CreatedAt: s.Now().UTC()}
+	if err := s.Store.CreateDraftTest(r.Context(), test); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.Enclave.StartDraftTest(test, d.Definition, d.TestDatasets)
+	writeJSON(w, http.StatusAccepted, test)
+}
+
+// handleLatestDraftTest returns a draft's latest test. With ?wait=DURATION
+// it answers once the test is done, or when the duration has passed.
+func (s *Server) handleLatestDraftTest(w http.ResponseWriter, r *http.Request) {
+	d, err := s.ownDraft(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.longPoll(w, r, func() (any, bool, error) {
+		test, err := s.Store.LatestDraftTest(r.Context(), d.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		return test, test.State == cleanroom.DraftTestDone, nil
+	})
+}
+
+// testDataNode returns the draft of the path and checks that the node of
+// the path is one of its data nodes.
+func (s *Server) testDataNode(r *http.Request) (*cleanroom.Draft, string, error) {
+	d, err := s.ownDraft(r)
+	if err != nil {
+		return nil, "", err
+	}
+	name := r.PathValue("node")
+	n := d.Definition.Node(name)
+	if n == nil {
+		return nil, "", cleanroom.Errorf(cleanroom.ENOTFOUND, "draft has no node %q", name)
+	} else if !n.Kind.IsData() {
+		return nil, "", cleanroom.Errorf(cleanroom.EINVALID, "node %q is a %s node; test data goes to data nodes", name, n.Kind)
+	}
+	return d, name, nil
+}
+
+// handlePutTestDataset attaches test data, sent as is, to a data node of
+// a draft. It is not real data: it exists so scripts can be tried.
+func (s *Server) handlePutTestDataset(w http.ResponseWriter, r *http.Request) {
+	d, node, err := s.testDataNode(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	ds, err := s.Enclave.StoreTestDataset(r.Context(), d.ID, node, http.MaxBytesReader(w, r.Body, cleanroom.MaxTestDatasetSize))
+	if err == nil {
+		err = s.Store.PutTestDataset(r.Context(), ds)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleDeleteTestDataset(w http.ResponseWriter, r *http.Request) {
+	d, node, err := s.testDataNode(r)
+	if err == nil {
+		err = s.Store.DeleteTestDataset(r.Context(), d.ID, node)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.deleteBlob(r, cleanroom.TestDatasetKey(d.ID, node))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// deleteBlob removes a blob whose record is gone; a failure only leaves
+// ciphertext no one refers to, so it is logged, not returned.
+func (s *Server) deleteBlob(r *http.Request, key string) {
+	if err := s.Blobs.Delete(r.Context(), key); err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		s.Logger.Error("delete blob", "key", key, "err", err)
+	}
 }

@@ -128,35 +128,58 @@ func (s *Server) visibleJob(r *http.Request) (*cleanroom.Job, *cleanroom.Node, e
 // maxJobWait bounds a long poll, below common proxy idle timeouts.
 const maxJobWait = 60 * time.Second
 
+// waitDeadline reads the ?wait=DURATION of a long poll: a channel that
+// fires when it has passed, nil without one, and a func releasing it.
+func waitDeadline(r *http.Request) (<-chan time.Time, func(), error) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return nil, func() {}, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "wait=%q is not a duration such as 30s", v)
+	}
+	t := time.NewTimer(min(d, maxJobWait))
+	return t.C, func() { t.Stop() }, nil
+}
+
 // handleGetJob returns a job's status. With ?wait=DURATION it answers as
 // soon as the job has ended, or when the duration has passed.
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
-	var deadline <-chan time.Time
-	if v := r.URL.Query().Get("wait"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "wait=%q is not a duration such as 30s", v))
-			return
-		}
-		t := time.NewTimer(min(d, maxJobWait))
-		defer t.Stop()
-		deadline = t.C
-	}
-	for {
-		ended := s.Enclave.JobEnded() // taken before reading, so no end is missed
+	s.longPoll(w, r, func() (any, bool, error) {
 		job, _, err := s.visibleJob(r)
+		if err != nil {
+			return nil, false, err
+		}
+		return job, job.State.Done(), nil
+	})
+}
+
+// longPoll answers with what fetch returns. With ?wait=DURATION it answers
+// once fetch reports done, or when the duration has passed: fetch runs
+// again whenever a job or draft test ends.
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, fetch func() (v any, done bool, err error)) {
+	deadline, stop, err := waitDeadline(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer stop()
+	for {
+		ended := s.Enclave.JobEnded() // taken before fetching, so no end is missed
+		v, done, err := fetch()
 		if err != nil {
 			s.Error(w, r, err)
 			return
 		}
-		if deadline == nil || job.State.Done() {
-			writeJSON(w, http.StatusOK, job)
+		if deadline == nil || done {
+			writeJSON(w, http.StatusOK, v)
 			return
 		}
 		select {
 		case <-ended:
 		case <-deadline:
-			writeJSON(w, http.StatusOK, job)
+			writeJSON(w, http.StatusOK, v)
 			return
 		case <-r.Context().Done():
 			return

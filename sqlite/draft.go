@@ -48,12 +48,15 @@ func draftNotFound(id string) error {
 	return cleanroom.Errorf(cleanroom.ENOTFOUND, "draft %s not found", id)
 }
 
-// FindDraft returns a draft by id. Returns ENOTFOUND.
+// FindDraft returns a draft by id, with its test datasets. Returns ENOTFOUND.
 func (db *DB) FindDraft(ctx context.Context, id string) (*cleanroom.Draft, error) {
 	d, err := scanDraft(db.db.QueryRowContext(ctx, `SELECT `+draftColumns+` FROM drafts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, draftNotFound(id)
+	} else if err != nil {
+		return nil, err
 	}
+	d.TestDatasets, err = db.ListTestDatasets(ctx, id)
 	return d, err
 }
 
@@ -123,4 +126,97 @@ func (db *DB) DeleteDraft(ctx context.Context, id string) error {
 		return draftNotFound(id)
 	}
 	return nil
+}
+
+// PutTestDataset attaches test data to a data node of a draft, replacing
+// any earlier. Returns ENOTFOUND for an unknown draft.
+func (db *DB) PutTestDataset(ctx context.Context, ds *cleanroom.TestDataset) error {
+	_, err := db.db.ExecContext(ctx, `INSERT INTO draft_test_datasets (draft_id, node, size, sealed_key) VALUES (?, ?, ?, ?)
+		ON CONFLICT (draft_id, node) DO UPDATE SET size = excluded.size, sealed_key = excluded.sealed_key`,
+		ds.DraftID, ds.Node, ds.Size, ds.SealedKey)
+	if isForeignKey(err) {
+		return draftNotFound(ds.DraftID)
+	}
+	return err
+}
+
+// ListTestDatasets returns the test datasets of a draft, by node.
+func (db *DB) ListTestDatasets(ctx context.Context, draftID string) ([]*cleanroom.TestDataset, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT draft_id, node, size, sealed_key FROM draft_test_datasets WHERE draft_id = ? ORDER BY node`, draftID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*cleanroom.TestDataset{}
+	for rows.Next() {
+		var ds cleanroom.TestDataset
+		if err := rows.Scan(&ds.DraftID, &ds.Node, &ds.Size, &ds.SealedKey); err != nil {
+			return nil, err
+		}
+		out = append(out, &ds)
+	}
+	return out, rows.Err()
+}
+
+// DeleteTestDataset detaches test data. Returns ENOTFOUND if there is none.
+func (db *DB) DeleteTestDataset(ctx context.Context, draftID, node string) error {
+	res, err := db.db.ExecContext(ctx, `DELETE FROM draft_test_datasets WHERE draft_id = ? AND node = ?`, draftID, node)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return cleanroom.Errorf(cleanroom.ENOTFOUND, "node %q of draft %s has no test dataset", node, draftID)
+	}
+	return nil
+}
+
+// CreateDraftTest stores a draft test that has started.
+func (db *DB) CreateDraftTest(ctx context.Context, t *cleanroom.DraftTest) error {
+	t.CreatedAt = db.orNow(t.CreatedAt)
+	t.State = cleanroom.DraftTestRunning
+	_, err := db.db.ExecContext(ctx, `INSERT INTO draft_tests (id, draft_id, state, created_at) VALUES (?, ?, ?, ?)`,
+		t.ID, t.DraftID, t.State, encodeTime(t.CreatedAt))
+	if isForeignKey(err) {
+		return draftNotFound(t.DraftID)
+	}
+	return err
+}
+
+// FinishDraftTest records the outcome of a draft test; errMsg says why it
+// could not test the nodes, if it could not.
+func (db *DB) FinishDraftTest(ctx context.Context, id string, nodes []cleanroom.NodeTest, errMsg string, now time.Time) error {
+	if nodes == nil {
+		nodes = []cleanroom.NodeTest{}
+	}
+	b, err := json.Marshal(nodes)
+	if err != nil {
+		return err
+	}
+	res, err := db.db.ExecContext(ctx, `UPDATE draft_tests SET state = 'done', nodes = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'`,
+		b, errMsg, encodeTime(db.orNow(now)), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "draft test %s is not running", id)
+	}
+	return nil
+}
+
+// LatestDraftTest returns a draft's most recent test. Returns ENOTFOUND if it has none.
+func (db *DB) LatestDraftTest(ctx context.Context, draftID string) (*cleanroom.DraftTest, error) {
+	var t cleanroom.DraftTest
+	var nodes []byte
+	err := db.db.QueryRowContext(ctx, `SELECT id, draft_id, state, nodes, error, created_at, finished_at FROM draft_tests
+		WHERE draft_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, draftID).
+		Scan(&t.ID, &t.DraftID, &t.State, &nodes, &t.Error, timeColumn{&t.CreatedAt}, timePtrColumn{&t.FinishedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "draft %s has not been tested yet", draftID)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(nodes, &t.Nodes); err != nil {
+		return nil, fmt.Errorf("sqlite: draft test %s: %v", t.ID, err)
+	}
+	return &t, nil
 }

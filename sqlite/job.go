@@ -133,6 +133,10 @@ func (db *DB) FailRunningJobs(ctx context.Context, reason string, now time.Time)
 	if err != nil {
 		return 0, err
 	}
+	if _, err := db.db.ExecContext(ctx, `UPDATE draft_tests SET state = 'done', error = ?, finished_at = ?
+		WHERE state = 'running'`, reason, encodeTime(db.orNow(now))); err != nil {
+		return 0, err
+	}
 	n, err := res.RowsAffected()
 	return int(n), err
 }

@@ -89,4 +89,26 @@ CREATE INDEX drafts_owner ON drafts (owner, updated_at);
 -- validation_job is the job that checks a table dataset against its schema.
 ALTER TABLE datasets ADD COLUMN validation_job TEXT NOT NULL DEFAULT '';
 `,
+	`
+-- Test data attached to a draft's data nodes, stored encrypted as blobs.
+CREATE TABLE draft_test_datasets (
+	draft_id   TEXT NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
+	node       TEXT NOT NULL,
+	size       INTEGER NOT NULL,
+	sealed_key BLOB NOT NULL,
+	PRIMARY KEY (draft_id, node)
+) WITHOUT ROWID;
+
+-- Runs of "test all computations"; nodes is the JSON report.
+CREATE TABLE draft_tests (
+	id          TEXT PRIMARY KEY,
+	draft_id    TEXT NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
+	state       TEXT NOT NULL CHECK (state IN ('running', 'done')),
+	nodes       TEXT NOT NULL DEFAULT '[]',
+	error       TEXT NOT NULL DEFAULT '',
+	created_at  TEXT NOT NULL,
+	finished_at TEXT
+);
+CREATE INDEX draft_tests_draft ON draft_tests (draft_id, created_at);
+`,
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
 		{"FinishJob", testFinishJob},
 		{"FailRunningJobs", testFailRunningJobs},
 		{"Drafts", testDrafts},
+		{"DraftTests", testDraftTests},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

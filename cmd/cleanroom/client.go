@@ -25,9 +25,11 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	email := fs.String("email", os.Getenv("CLEANROOM_EMAIL"), "your email (env CLEANROOM_EMAIL)")
 	token := fs.String("token", os.Getenv("CLEANROOM_TOKEN"), "your API token (env CLEANROOM_TOKEN)")
 	dcrID := fs.String("dcr", "", "clean room id")
+	draftID := fs.String("draft", "", "draft id")
 	node := fs.String("node", "", "node name")
 	out := fs.String("o", "", "file to write the result zip to (default NODE.zip)")
-	wantArg := map[string]bool{"publish": true, "dcr": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true}[cmd]
+	wantArg := map[string]bool{"publish": true, "dcr": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true,
+		"draft create": true, "draft update": true, "draft show": true, "draft test": true, "draft publish": true, "draft delete": true, "draft test-data": true}[cmd]
 	arg, err := parseWithArg(fs, args, wantArg)
 	if err != nil {
 		return err
@@ -44,8 +46,25 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	}
 
 	switch cmd {
+	case "report":
+		if err := needNode(); err != nil {
+			return err
+		}
+		rep, err := c.ValidationReport(ctx, *dcrID, *node)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(stdout, rep); err != nil {
+			return err
+		}
+		if !rep.Valid {
+			return hintError(fmt.Sprintf("the dataset of table %s is not valid: %d problem(s)", *node, rep.ErrorCount), "fix the file and upload it again")
+		}
+		return nil
+	case "drafts", "draft create", "draft update", "draft show", "draft test", "draft publish", "draft delete", "draft test-data":
+		return runDraft(ctx, c, cmd, arg, *draftID, *node, stdout, stderr)
 	case "publish":
-		def, err := readDefinition(arg)
+		def, err := readDefinition(arg, true)
 		if err != nil {
 			return err
 		}
@@ -132,8 +151,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	return usageError("unknown command %q", cmd)
 }
 
-// readDefinition reads a clean room definition from a JSON or YAML file.
-func readDefinition(path string) (*cleanroom.Definition, error) {
+// readDefinition reads a clean room definition from a JSON or YAML file;
+// complete checks every rule, as publishing does, where drafts need not.
+func readDefinition(path string, complete bool) (*cleanroom.Definition, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -147,7 +167,11 @@ func readDefinition(path string) (*cleanroom.Definition, error) {
 			return nil, hintError(fmt.Sprintf("%s cannot be a definition: %v", path, err), "use string keys only")
 		}
 	}
-	def, err := cleanroom.ParseDefinition(b)
+	parse := cleanroom.ParseDraftDefinition
+	if complete {
+		parse = cleanroom.ParseDefinition
+	}
+	def, err := parse(b)
 	if err != nil {
 		return nil, hintError(fmt.Sprintf("%s: %s", path, cleanroom.ErrorMessage(err)))
 	}

@@ -60,3 +60,78 @@ func TestDrafts(t *testing.T) {
 		t.Errorf("draft published_id = %q, want %s", got.PublishedID, res.ID)
 	}
 }
+
+// "Test all computations" runs every computation of a draft on empty
+// inputs or attached test data, and reports a syntax error in one node by
+// name and line while the others pass.
+func TestDraftTestAll(t *testing.T) {
+	s := startServer(t, "")
+	alice := s.addUser("alice@example.com")
+	ctx := context.Background()
+	def := &cleanroom.Definition{
+		Name: "tested", Owner: "alice@example.com",
+		Nodes: []cleanroom.Node{
+			{Name: "notes", Kind: cleanroom.NodeRaw, IsRequired: true},
+			{Name: "people", Kind: cleanroom.NodeTable, Columns: []cleanroom.Column{{Name: "age", FormatType: cleanroom.FormatInteger}}},
+			{Name: "count", Kind: cleanroom.NodeSQL, Script: "SELECT count(*) AS n FROM people", Dependencies: []string{"people"}},
+			{Name: "shout", Kind: cleanroom.NodePython, Dependencies: []string{"notes"}, Script: `
+text = open("/input/notes").read()
+print("read", len(text), "characters")
+open("/output/shout.txt", "w").write(text.upper())
+`},
+			{Name: "broken", Kind: cleanroom.NodePython, Dependencies: []string{"count"}, Script: "import os\n\nif True print('x')\n"},
+			{Name: "after_broken", Kind: cleanroom.NodePython, Dependencies: []string{"broken"}, Script: "pass\n"},
+		},
+		Participants: []cleanroom.Participant{{Email: "alice@example.com", DataOwnerOf: []string{"notes", "people"}, AnalystOf: []string{"count", "shout", "broken", "after_broken"}}},
+	}
+	d, err := alice.CreateDraft(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.PutTestDataset(ctx, d.ID, "notes", strings.NewReader("test notes"), 10); err != nil {
+		t.Fatal(err)
+	}
+	test, err := alice.TestDraft(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]cleanroom.NodeTest{}
+	for _, n := range test.Nodes {
+		got[n.Node] = n
+	}
+	for _, name := range []string{"notes", "people", "count", "shout"} {
+		if got[name].Status != cleanroom.NodeTestOK {
+			t.Errorf("%s: %+v, want ok", name, got[name])
+		}
+	}
+	if b := got["broken"]; b.Status != cleanroom.NodeTestFailed || b.Line != 3 || !strings.Contains(b.Error, "SyntaxError") || !strings.Contains(b.Logs, "Traceback") && !strings.Contains(b.Logs, "SyntaxError") {
+		t.Errorf("broken: %+v, want failed at line 3 with a SyntaxError", b)
+	}
+	if a := got["after_broken"]; a.Status != cleanroom.NodeTestSkipped || !strings.Contains(a.Error, `depends on "broken"`) {
+		t.Errorf("after_broken: %+v, want skipped", a)
+	}
+	// Logs are shown in tests whatever the log policy, and the file
+	// browser learns what each computation wrote.
+	if sh := got["shout"]; !strings.Contains(sh.Logs, "read 10 characters") || len(sh.Outputs) != 1 || sh.Outputs[0].Path != "shout.txt" || sh.Outputs[0].Size != 10 {
+		t.Errorf("shout: %+v", sh)
+	}
+	if len(test.Nodes) != 6 || test.Nodes[0].Node != "notes" {
+		t.Errorf("nodes in order: %+v", test.Nodes)
+	}
+
+	// The CLI shows the same, and fails.
+	out, _, err := s.cli(alice, "draft", "test", d.ID)
+	if err == nil || !strings.Contains(out, "ok       python shout") || !strings.Contains(out, "failed   python broken (line 3)") || !strings.Contains(out, "skipped  python after_broken") {
+		t.Errorf("cleanroom draft test: %v\n%s", err, out)
+	}
+
+	// An incomplete draft cannot be tested: it says what is missing.
+	def.Nodes[3].Script = ""
+	if _, err := alice.UpdateDraft(ctx, d.ID, def); err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.TestDraft(ctx, d.ID)
+	wantCode(t, "test an incomplete draft", err, cleanroom.EINVALID)
+	_, err = alice.Run(ctx, d.ID, "shout")
+	wantCode(t, "run a draft's computation as if published", err, cleanroom.ENOTFOUND)
+}

@@ -30,10 +30,22 @@ Client (connection from --url/--email/--token or CLEANROOM_URL, CLEANROOM_EMAIL,
   cleanroom upload --dcr ID --node NODE FILE
                                          encrypt a file here, upload and publish it to a data node
   cleanroom remove-dataset --dcr ID --node NODE
+  cleanroom report --dcr ID --node NODE  show the validation report of a table's dataset (its data owners)
   cleanroom run --dcr ID --node NODE [-o OUT.zip]
                                          run a computation, wait, and write its result zip
   cleanroom job ID | logs ID | cancel ID | result ID -o OUT.zip
   cleanroom jobs --dcr ID --node NODE    list a computation's jobs
+
+Drafts (editable until published; visible to you only):
+  cleanroom drafts                       list your drafts
+  cleanroom draft create FILE            save a definition, complete or not, as a new draft
+  cleanroom draft update --draft ID FILE replace a draft's definition
+  cleanroom draft show ID
+  cleanroom draft test-data --draft ID --node NODE FILE
+                                         attach test data (not real data) to a data node
+  cleanroom draft test ID                test all computations; exits 1 if one fails
+  cleanroom draft publish ID             publish it; the draft is then read-only
+  cleanroom draft delete ID
 
 Run 'cleanroom COMMAND -h' for a command's flags.
 `
@@ -66,8 +78,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runImages(ctx, args, stdout, stderr)
 	case "specs":
 		return runSpecs(ctx, args, stdout, stderr)
-	case "publish", "dcrs", "dcr", "upload", "remove-dataset", "run", "job", "jobs", "logs", "cancel", "result":
+	case "publish", "dcrs", "dcr", "upload", "remove-dataset", "report", "run", "job", "jobs", "logs", "cancel", "result", "drafts":
 		return runClient(ctx, cmd, args, stdout, stderr)
+	case "draft":
+		if len(args) == 0 {
+			return hintError("draft needs a command", "cleanroom draft create|update|show|test|publish|delete|test-data ...")
+		}
+		return runClient(ctx, "draft "+args[0], args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
