@@ -6,10 +6,11 @@ BIN      := bin/cleanroom
 DATA     ?= cleanroom-data
 ADDR     ?= 127.0.0.1:8080
 # Debian packages the server and its tests need: bubblewrap is the sandbox,
-# python3 the interpreter of the sandbox's own tests and of the SDK's,
-# python3-cryptography what the Python SDK (sdk/python) needs, mmdebstrap
-# what builds the worker images (uidmap lets it do so without root).
-DEB_PKGS := bubblewrap python3 python3-cryptography mmdebstrap uidmap
+# runsc the gVisor one (serve --sandbox=gvisor), python3 the interpreter of
+# the sandbox's own tests and of the SDK's, python3-cryptography what the
+# Python SDK (sdk/python) needs, mmdebstrap what builds the worker images
+# (uidmap lets it do so without root).
+DEB_PKGS := bubblewrap runsc python3 python3-cryptography mmdebstrap uidmap
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build images run test bench clean
@@ -19,6 +20,7 @@ all: build
 deps:
 	@missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	command -v runsc >/dev/null 2>&1 || [ -x /usr/bin/runsc ] || missing="$$missing runsc"; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	/usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing="$$missing python3-cryptography"; \
 	command -v mmdebstrap >/dev/null 2>&1 || missing="$$missing mmdebstrap"; \

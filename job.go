@@ -50,6 +50,10 @@ func JobResultKey(jobID string) string { return "results/" + jobID + ".zip" }
 // JobLogsKey is the blob key of a job's encrypted logs.
 func JobLogsKey(jobID string) string { return "logs/" + jobID }
 
+// ValidatedTableKey is the blob key of the validated rows a table's
+// validation job stores, encrypted, for computations to read.
+func ValidatedTableKey(jobID string) string { return "tables/" + jobID }
+
 // JobUpdate is what a job runner records when a job ends.
 type JobUpdate struct {
 	State      JobState

@@ -3,6 +3,7 @@
 # with a plain chroot (no isolation) in the same run:
 #   startup: python3 -c pass   (target: overhead under 30 ms)
 #   pandas:  a pandas-heavy script of merges and group-bys (target: slowdown under 5 %)
+# for bubblewrap, and the same for gVisor (gvisor-startup, gvisor-pandas).
 # Builds the Python worker image first if this machine lacks it
 # (CLEANROOM_IMAGES chooses the cache). Needs root, for chroot.
 # CLEANROOM_BENCH_RUNS sets the runs of each (default 20 and 5).

@@ -44,6 +44,12 @@ func LogsAD(jobID string) []byte {
 	return []byte("cleanroom logs v1\x00" + jobID)
 }
 
+// TableAD returns the associated data of the validated rows a validation
+// job jobID stores for computations to read.
+func TableAD(jobID string) []byte {
+	return []byte("cleanroom table v1\x00" + jobID)
+}
+
 // NewKey returns a new random dataset or result key of KeySize bytes.
 func NewKey() ([]byte, error) {
 	key := make([]byte, KeySize)

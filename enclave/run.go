@@ -107,17 +107,12 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 		return e.failed(job, failf("%s", cleanroom.ErrorMessage(err)))
 	}
 	for _, n := range data {
-		if err := e.decryptDataset(ctx, dcr.ID, n, w.dataPath(n.Name)); err != nil {
-			return e.failed(job, err)
-		}
-		if n.Kind != cleanroom.NodeTable {
-			continue
-		}
-		// Validated again at every run, not trusted from the upload: the
-		// rows a computation reads are always the checked, hashed ones.
-		rep, err := e.validateTable(ctx, w, n)
-		if err == nil && !rep.Valid {
-			err = invalidTable(n.Name, rep)
+		var err error
+		if n.Kind == cleanroom.NodeTable {
+			// Only checked rows of a table, hashed columns hashed: never the upload itself.
+			err = e.loadTable(ctx, w, dcr.ID, n)
+		} else {
+			err = e.decryptDataset(ctx, dcr.ID, n, w.dataPath(n.Name))
 		}
 		if err != nil {
 			return e.failed(job, err)

@@ -3,6 +3,7 @@ package enclave
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -110,11 +111,11 @@ func invalidTable(node string, rep *table.Report) error {
 // runValidation is a validation job: it checks the dataset just published
 // to a table node and stores the full report, encrypted, for the node's
 // data owners. The job succeeds when the table is valid.
-func (e *Enclave) runValidation(ctx context.Context, job *cleanroom.Job, dcrID string, n *cleanroom.Node, w *workspace) cleanroom.JobUpdate {
-	if err := e.decryptDataset(ctx, dcrID, n, w.dataPath(n.Name)); err != nil {
+func (e *Enclave) runValidation(ctx context.Context, job *cleanroom.Job, dcrID string, n *cleanroom.Node, ws *workspace) cleanroom.JobUpdate {
+	if err := e.decryptDataset(ctx, dcrID, n, ws.dataPath(n.Name)); err != nil {
 		return e.failed(job, err)
 	}
-	rep, err := e.validateTable(ctx, w, n)
+	rep, err := e.validateTable(ctx, ws, n)
 	if err != nil {
 		return e.failed(job, err)
 	}
@@ -134,9 +135,85 @@ func (e *Enclave) runValidation(ctx context.Context, job *cleanroom.Job, dcrID s
 			return err
 		})
 	}
+	if err == nil && rep.Valid {
+		// The checked rows, kept so that runs read them without checking
+		// the upload again.
+		err = e.storeEncrypted(ctx, cleanroom.ValidatedTableKey(job.ID), key, crypt.TableAD(job.ID), func(w io.Writer) error {
+			return copyFile(w, filepath.Join(ws.tablePath(n.Name), "dataset.csv"))
+		})
+	}
 	if err != nil {
 		return e.failed(job, err)
 	}
 	u.ResultSize = int64(len(report))
 	return u
+}
+
+// loadTable lays out a table input of a computation in w.tablePath: the
+// rows its validation job stored when the dataset was published, or, while
+// that job has not finished, rows validated here and now. A table that
+// failed validation fails the computation.
+func (e *Enclave) loadTable(ctx context.Context, w *workspace, dcrID string, n *cleanroom.Node) error {
+	ds, err := e.Store.FindDataset(ctx, dcrID, n.Name)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		ds = nil // validated below as an empty table; decryptDataset refuses it if required
+	} else if err != nil {
+		return err
+	}
+	var v *cleanroom.Job
+	if ds != nil && ds.ValidationJob != "" {
+		if v, err = e.Store.FindJob(ctx, ds.ValidationJob); err != nil {
+			return err
+		}
+	}
+	if v == nil || v.State != cleanroom.JobSucceeded {
+		if err := e.decryptDataset(ctx, dcrID, n, w.dataPath(n.Name)); err != nil {
+			return err
+		}
+		rep, err := e.validateTable(ctx, w, n)
+		if err == nil && !rep.Valid {
+			err = invalidTable(n.Name, rep)
+		}
+		return err
+	}
+	key, err := e.key.Open(crypt.ResultKeyInfo(v.ID), v.SealedKey)
+	if err != nil {
+		return fmt.Errorf("unseal the key of validation job %s: %w", v.ID, err)
+	}
+	rc, err := e.Blobs.Open(ctx, cleanroom.ValidatedTableKey(v.ID))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	pr, err := crypt.NewDecryptReader(rc, key, crypt.TableAD(v.ID))
+	if err != nil {
+		return err
+	}
+	dir := w.tablePath(n.Name)
+	schema, err := json.Marshal(n.Schema())
+	if err == nil {
+		err = w.mkdir(dir)
+	}
+	if err == nil {
+		err = w.writeFile(filepath.Join(dir, "schema.json"), string(schema))
+	}
+	if err == nil {
+		err = writeFile(filepath.Join(dir, "dataset.csv"), pr)
+	}
+	if errors.Is(err, crypt.ErrIntegrity) {
+		return failf("integrity check failed for the validated rows of table %q: the stored ciphertext was modified or truncated; its data owner must publish the dataset again", n.Name)
+	} else if err != nil {
+		return err
+	}
+	return w.share(filepath.Join(dir, "dataset.csv"), 0o640)
+}
+
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }

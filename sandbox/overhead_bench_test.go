@@ -32,8 +32,9 @@ print(len(summary), round(float(top["total"].iloc[0]), 3))
 // in the same worker image entered with a plain chroot, no isolation at
 // all, run in turns: the start-up overhead of python3 -c pass (target:
 // under 30 ms) and the slowdown of a pandas-heavy script (target: under
-// 5%). CLEANROOM_BENCH_IMAGE names the image's root file system;
-// bench/sandbox.sh finds it.
+// 5%), for bubblewrap (startup, pandas) and for gVisor on its default
+// platform (gvisor-startup, gvisor-pandas). CLEANROOM_BENCH_IMAGE names the
+// image's root file system; bench/sandbox.sh finds it.
 func BenchmarkOverhead(b *testing.B) {
 	root := os.Getenv("CLEANROOM_BENCH_IMAGE")
 	if root == "" {
@@ -47,8 +48,10 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 	r := newRunner(b)
 	r.Root = root
+	g := newGVisor(b)
+	g.Root = root
 	user := &User{UID: 2_199_999, GID: 2_199_999}
-	sandboxed := func(b *testing.B, script string) time.Duration {
+	sandboxed := func(b *testing.B, r Runner, script string) time.Duration {
 		var out bytes.Buffer
 		start := time.Now()
 		res, err := r.Run(context.Background(), Spec{
@@ -78,23 +81,29 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 		return d
 	}
-	for _, tt := range []struct{ name, script string }{
-		{"startup", "pass"},
-		{"pandas", pandasScript},
+	for _, tt := range []struct {
+		name   string
+		r      Runner
+		script string
+	}{
+		{"startup", r, "pass"},
+		{"pandas", r, pandasScript},
+		{"gvisor-startup", g, "pass"},
+		{"gvisor-pandas", g, pandasScript},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			// Warm the page cache and the filter first.
-			sandboxed(b, tt.script)
+			sandboxed(b, tt.r, tt.script)
 			chrooted(b, tt.script)
 			var inSandbox, inChroot time.Duration
 			n := 0
 			for b.Loop() {
 				if n%2 == 0 {
-					inSandbox += sandboxed(b, tt.script)
+					inSandbox += sandboxed(b, tt.r, tt.script)
 					inChroot += chrooted(b, tt.script)
 				} else {
 					inChroot += chrooted(b, tt.script)
-					inSandbox += sandboxed(b, tt.script)
+					inSandbox += sandboxed(b, tt.r, tt.script)
 				}
 				n++
 			}

@@ -68,3 +68,7 @@ func Policy() []byte {
 	}
 	return b
 }
+
+// Policy returns Policy(), the policy of every Bubblewrap: with GVisor's
+// Policy it lets a server measure its workers by the runner it uses.
+func (b *Bubblewrap) Policy() []byte { return Policy() }

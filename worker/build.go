@@ -97,6 +97,11 @@ func (c *Cache) build(ctx context.Context, img *Image) (*Built, error) {
 	if info.Python, info.Libraries, err = probe(ctx, root, img.Modules()); err != nil {
 		return nil, fmt.Errorf("worker image %s: %w", img.Name, err)
 	}
+	if img.hasR() {
+		if info.R, err = probeR(ctx, root); err != nil {
+			return nil, fmt.Errorf("worker image %s: %w", img.Name, err)
+		}
+	}
 	if info.Size, err = treeSize(root); err != nil {
 		return nil, err
 	}
@@ -119,8 +124,12 @@ func (c *Cache) build(ctx context.Context, img *Image) (*Built, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.logf("worker image %s: built in %s: Debian %s, Python %s, %s, in %s", img.Name,
-		time.Since(start).Round(time.Second), info.Debian, info.Python, cleanroom.FormatBytes(info.Size), final)
+	runtimes := "Python " + info.Python
+	if info.R != "" {
+		runtimes += ", R " + info.R
+	}
+	c.logf("worker image %s: built in %s: Debian %s, %s, %s, in %s", img.Name,
+		time.Since(start).Round(time.Second), info.Debian, runtimes, cleanroom.FormatBytes(info.Size), final)
 	return b, nil
 }
 
@@ -141,23 +150,52 @@ for name in sys.argv[1:]:
 print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "libraries": libraries}))
 `
 
+// probeR returns the version of R that Rscript runs in the sandbox on
+// the image at root.
+func probeR(ctx context.Context, root string) (string, error) {
+	out, err := runProbe(ctx, root, []string{"/usr/bin/Rscript", "-e", `cat(R.version$major, ".", R.version$minor, sep = "")`}, "", "")
+	if err != nil {
+		return "", fmt.Errorf("running R in the sandbox: %w", err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
 // probe runs probeScript in the sandbox on the image at root: an image
 // whose libraries do not import is not an image.
 func probe(ctx context.Context, root string, modules []string) (python string, libraries map[string]string, err error) {
+	out, err := runProbe(ctx, root, append([]string{"/usr/bin/python3", "/cleanroom/probe.py"}, modules...), "probe.py", probeScript)
+	if err != nil {
+		return "", nil, fmt.Errorf("importing its libraries in the sandbox: %w", err)
+	}
+	var got struct {
+		Python    string            `json:"python"`
+		Libraries map[string]string `json:"libraries"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		return "", nil, fmt.Errorf("probe printed %q: %v", out, err)
+	}
+	return got.Python, got.Libraries, nil
+}
+
+// runProbe runs command in the sandbox on the image at root, with script
+// (if any) at /cleanroom/<name>, and returns its standard output.
+func runProbe(ctx context.Context, root string, command []string, name, script string) (string, error) {
 	dir, err := os.MkdirTemp("", "cleanroom-probe-")
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	defer os.RemoveAll(dir)
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", nil, err
+		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "probe.py"), []byte(probeScript), 0o644); err != nil {
-		return "", nil, err
+	if name != "" {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
+			return "", err
+		}
 	}
 	var stdout, stderr bytes.Buffer
 	spec := sandbox.Spec{
-		Command: append([]string{"/usr/bin/python3", "/cleanroom/probe.py"}, modules...),
+		Command: command,
 		Mounts:  []sandbox.Mount{{Host: dir, Sandbox: "/cleanroom"}},
 		Stdout:  &stdout, Stderr: &stderr,
 		Timeout: 2 * time.Minute,
@@ -169,19 +207,12 @@ func probe(ctx context.Context, root string, modules []string) (python string, l
 	bw.Root = root
 	res, err := bw.Run(ctx, spec)
 	if err != nil {
-		return "", nil, fmt.Errorf("probing the image in the sandbox: %w", err)
+		return "", fmt.Errorf("starting the sandbox: %w", err)
 	}
 	if err := res.Err(); err != nil {
-		return "", nil, fmt.Errorf("importing its libraries in the sandbox: %v:\n%s", err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("%v:\n%s", err, strings.TrimSpace(stderr.String()))
 	}
-	var got struct {
-		Python    string            `json:"python"`
-		Libraries map[string]string `json:"libraries"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		return "", nil, fmt.Errorf("probe printed %q: %v", stdout.String(), err)
-	}
-	return got.Python, got.Libraries, nil
+	return stdout.String(), nil
 }
 
 // nobody is the unprivileged user the probe runs as when the builder is

@@ -78,7 +78,8 @@ type Info struct {
 
 	Debian    string            `json:"debian_version"` // /etc/debian_version, e.g. 13.1
 	Python    string            `json:"python_version"`
-	Libraries map[string]string `json:"libraries"` // module -> version it reports
+	R         string            `json:"r_version,omitempty"` // images with R
+	Libraries map[string]string `json:"libraries"`           // module -> version it reports
 }
 
 // Built is an image in the cache.
@@ -104,6 +105,7 @@ func (b *Built) Spec(policy []byte, kit *Kit) Spec {
 		Suite:       b.Suite,
 		Debian:      b.Debian,
 		Python:      b.Python,
+		R:           b.R,
 		Libraries:   b.Libraries,
 		Packages:    map[string]string{},
 	}

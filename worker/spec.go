@@ -4,10 +4,11 @@ package worker
 // its measurement, and the versions a script gets.
 type Spec struct {
 	Name        string            `json:"name"`
-	Measurement string            `json:"measurement"`    // see Measurement
-	Suite       string            `json:"suite"`          // Debian suite, e.g. trixie
-	Debian      string            `json:"debian_version"` // e.g. 13.1
-	Python      string            `json:"python_version"` // e.g. 3.13.5
-	Libraries   map[string]string `json:"libraries"`      // Python module -> the version it reports
-	Packages    map[string]string `json:"packages"`       // listed Debian package -> installed version
+	Measurement string            `json:"measurement"`         // see Measurement
+	Suite       string            `json:"suite"`               // Debian suite, e.g. trixie
+	Debian      string            `json:"debian_version"`      // e.g. 13.1
+	Python      string            `json:"python_version"`      // e.g. 3.13.5
+	R           string            `json:"r_version,omitempty"` // e.g. 4.5.0, in images with R
+	Libraries   map[string]string `json:"libraries"`           // Python module -> the version it reports
+	Packages    map[string]string `json:"packages"`            // listed Debian package -> installed version
 }

@@ -48,21 +48,45 @@ type Package struct {
 	Module string `json:"module,omitempty"` // Python module it provides, e.g. pandas; empty for none
 }
 
-//go:embed python.txt
-var pythonList string
+var (
+	//go:embed python.txt
+	pythonList string
+	//go:embed r.txt
+	rList string
+)
+
+// mustParse parses an embedded package list; the tests parse every one.
+func mustParse(name, list string) []Package {
+	pkgs, err := ParseList(strings.NewReader(list))
+	if err != nil {
+		panic(fmt.Sprintf("worker/%s: %v", name, err))
+	}
+	return pkgs
+}
 
 // Python returns the Python worker image: Debian 13 with the packages of
 // python.txt.
 func Python() *Image {
-	pkgs, err := ParseList(strings.NewReader(pythonList))
-	if err != nil {
-		panic(fmt.Sprintf("worker/python.txt: %v", err)) // checked by the tests
+	return &Image{Name: "python", Suite: "trixie", Packages: mustParse("python.txt", pythonList)}
+}
+
+// R returns the R worker image: the Python image and the packages of r.txt.
+func R() *Image {
+	return &Image{Name: "r", Suite: "trixie", Packages: append(Python().Packages, mustParse("r.txt", rList)...)}
+}
+
+// hasR reports whether the image runs R computations.
+func (img *Image) hasR() bool {
+	for _, p := range img.Packages {
+		if p.Name == "r-base-core" {
+			return true
+		}
 	}
-	return &Image{Name: "python", Suite: "trixie", Packages: pkgs}
+	return false
 }
 
 // Images returns every image a server runs computations on.
-func Images() []*Image { return []*Image{Python()} }
+func Images() []*Image { return []*Image{Python(), R()} }
 
 var (
 	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)

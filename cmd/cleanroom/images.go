@@ -87,25 +87,28 @@ func imagesFlag(fs *flag.FlagSet) *string {
 	return fs.String("images", defaultImagesDir(), imagesUsage)
 }
 
-// ensurePythonImage returns the Python worker image from the cache in dir,
-// building it first on a machine that does not have it yet. The build's
-// progress goes to progress.
-func ensurePythonImage(ctx context.Context, dir string, logger *slog.Logger, progress io.Writer) (*worker.Built, error) {
+// ensureImages returns the worker images from the cache in dir, Python
+// first, building them first on a machine that does not have them yet.
+// The builds' progress goes to progress.
+func ensureImages(ctx context.Context, dir string, logger *slog.Logger, progress io.Writer) ([]*worker.Built, error) {
 	if err := needImagesDir(dir); err != nil {
 		return nil, err
 	}
 	cache := worker.NewCache(dir)
 	cache.Log = progress
-	img := worker.Python()
-	if _, err := cache.Lookup(img); errors.Is(err, worker.ErrNotBuilt) {
-		logger.Info("building worker image python (first start on this machine, about a minute); jobs wait until it is ready", "images", dir)
+	var built []*worker.Built
+	for _, img := range worker.Images() {
+		if _, err := cache.Lookup(img); errors.Is(err, worker.ErrNotBuilt) {
+			logger.Info("building worker image "+img.Name+" (first start on this machine, about a minute); jobs wait until it is ready", "images", dir)
+		}
+		b, err := cache.Ensure(ctx, img)
+		if err != nil {
+			return nil, imageError(err, dir)
+		}
+		logger.Info("worker image ready", "image", b.Name, "debian", b.Debian, "python", b.Python, "r", b.R, "dir", b.Dir)
+		built = append(built, b)
 	}
-	b, err := cache.Ensure(ctx, img)
-	if err != nil {
-		return nil, imageError(err, dir)
-	}
-	logger.Info("worker image ready", "image", b.Name, "debian", b.Debian, "python", b.Python, "dir", b.Dir)
-	return b, nil
+	return built, nil
 }
 
 // needImagesDir fails when there is no image cache to use.
@@ -145,9 +148,10 @@ func defaultWorkerBin() string {
 	return filepath.Join(filepath.Dir(exe), "cleanroom-worker")
 }
 
-// prepareKit lays out the kit mounted into every sandbox, in the image cache.
+// prepareKit lays out the kit mounted into every sandbox, in the image
+// cache, where job users can read it.
 func prepareKit(imagesDir, workerBin string) (*worker.Kit, error) {
-	kit, err := worker.PrepareKit(imagesDir, workerBin)
+	kit, err := worker.PrepareKit(filepath.Join(imagesDir, "kits"), workerBin)
 	if errors.Is(err, worker.ErrNoWorkerBinary) {
 		return nil, hintError(err.Error(), "pass --worker-bin PATH, or run `make build`, which builds it beside cleanroom")
 	}

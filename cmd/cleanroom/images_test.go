@@ -18,7 +18,7 @@ json.dump({"python": "%d.%d.%d" % sys.version_info[:3], "pandas": pandas.__versi
           open("/output/versions.json", "w"))
 `
 
-// The server lists the worker its jobs run on, as `cleanroom specs` reads
+// The server lists the workers its jobs run on, as `cleanroom specs` reads
 // it from the machine's image cache, and jobs do run on it.
 func TestSpecs(t *testing.T) {
 	s := startServer(t, "")
@@ -44,10 +44,13 @@ func TestSpecs(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&served); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("specs: %s, %v", resp.Status, err)
 	}
-	if len(served.Workers) != 1 || served.Workers[0].Name != "python" {
-		t.Fatalf("specs = %+v, want the python worker", served)
+	if len(served.Workers) != 2 || served.Workers[0].Name != "python" || served.Workers[1].Name != "r" {
+		t.Fatalf("specs = %+v, want the python and r workers", served)
 	}
 	w := served.Workers[0]
+	if r := served.Workers[1]; !strings.HasPrefix(r.R, "4.") || r.Packages["r-base-core"] == "" || r.Measurement == w.Measurement {
+		t.Errorf("r worker = %+v", r)
+	}
 	if len(w.Measurement) != 64 || !strings.HasPrefix(w.Python, "3.13.") || !strings.HasPrefix(w.Libraries["pandas"], "2.2.") || w.Packages["python3-pandas"] == "" {
 		t.Errorf("python worker = %+v", w)
 	}

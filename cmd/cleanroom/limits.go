@@ -38,7 +38,7 @@ func addLimitFlags(fs *flag.FlagSet, l *jobLimits) {
 }
 
 // apply sets the limits on e and logs how this machine enforces them.
-func (l jobLimits) apply(e *enclave.Enclave, b *sandbox.Bubblewrap, logger *slog.Logger) {
+func (l jobLimits) apply(e *enclave.Enclave, b scriptRunner, logger *slog.Logger) {
 	e.JobMemory, e.JobProcesses = l.Memory, l.Processes
 	e.JobOutputSize, e.JobOutputFiles = l.OutputSize, l.OutputFiles
 	how := b.Enforcement()

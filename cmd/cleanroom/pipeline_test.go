@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -208,5 +210,31 @@ func TestSQLConfinement(t *testing.T) {
 				t.Errorf("%s: %q succeeded, want it refused", name, queries[name])
 			}
 		}
+	}
+}
+
+// The validated rows stored at publishing are authenticated like every
+// ciphertext: a flipped byte fails the run instead of feeding it.
+func TestTamperedValidatedTable(t *testing.T) {
+	s := startServer(t, "")
+	analyst := s.addUser("analyst@example.com")
+	hospital := s.addUser("hospital@example.com")
+	insurer := s.addUser("insurer@example.com")
+	id := publish(t, analyst, pipeline())
+	ds := uploadString(t, hospital, id, "patients", "1,a@example.com,30,yes\n2,b@example.com,40,\n3,c@example.com,50,no\n")
+	uploadString(t, insurer, id, "claims", "1,10\n2,20\n3,30\n")
+	if rep, err := hospital.ValidationReport(context.Background(), id, "patients"); err != nil || !rep.Valid {
+		t.Fatalf("validation: %+v %v", rep, err)
+	}
+	path := filepath.Join(s.DataDir, "blobs", "tables", ds.ValidationJob)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("validated rows not stored where expected: %v", err)
+	}
+	b[len(b)-20] ^= 1
+	os.WriteFile(path, b, 0o600)
+	job := runJob(t, analyst, id, "joined")
+	if job.State != cleanroom.JobFailed || !strings.Contains(job.Error, `integrity check failed for the validated rows of table "patients"`) {
+		t.Fatalf("job %s: %q", job.State, job.Error)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/cleanroom-dev/cleanroom/blob/fs"
 	"github.com/cleanroom-dev/cleanroom/enclave"
 	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
-	"github.com/cleanroom-dev/cleanroom/sandbox"
 	"github.com/cleanroom-dev/cleanroom/sqlite"
 	"github.com/cleanroom-dev/cleanroom/worker"
 )
@@ -40,11 +39,12 @@ type ServeConfig struct {
 	ScratchDir  string
 	Concurrency int
 	JobTimeout  time.Duration
-	Limits      jobLimits     // the other limits of a computation; see limits.go
-	ImagesDir   string        // worker image cache
-	Image       *worker.Built // the Python worker image; nil runs scripts on the host's /usr
-	WorkerBin   string        // the cleanroom-worker binary
-	Kit         *worker.Kit   // mounted into every sandbox
+	Limits      jobLimits       // the other limits of a computation; see limits.go
+	ImagesDir   string          // worker image cache
+	Images      []*worker.Built // the worker images, Python first; none runs scripts on the host's /usr
+	WorkerBin   string          // the cleanroom-worker binary
+	Kit         *worker.Kit     // mounted into every sandbox
+	Sandbox     sandboxConfig   // what scripts run in; see sandboxflag.go
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,23 +57,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Concurrency, "jobs", runtime.NumCPU(), "how many jobs run at once")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 10*time.Minute, "wall-time limit of one computation (a Go duration such as 5s or 10m)")
 	addLimitFlags(fs, &c.Limits)
+	addSandboxFlags(fs, &c.Sandbox)
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	} else if fs.NArg() > 0 {
 		return usageError("serve takes no arguments")
+	} else if err := c.Sandbox.check(fs); err != nil {
+		return err
 	}
 	c.WorkerBin = *workerBin
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	// The image is ready before the server listens: a server that could
 	// accept jobs and then fail to build what they run on would leave them
 	// queued with no one to run them.
-	image, err := ensurePythonImage(ctx, c.ImagesDir, logger, stderr)
-	if err != nil {
+	var err error
+	if c.Images, err = ensureImages(ctx, c.ImagesDir, logger, stderr); err != nil {
 		return err
 	}
-	c.Image = image
 	if c.Kit, err = prepareKit(c.ImagesDir, c.WorkerBin); err != nil {
 		return err
 	}
@@ -117,21 +119,23 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 		return nil, err
 	}
 	e := enclave.NewEnclave(key)
-	bwrap := sandbox.NewBubblewrap()
+	root := ""
+	if len(c.Images) > 0 {
+		root = c.Images[0].Root
+	}
+	runner := c.Sandbox.newRunner(root, c.ScratchDir)
 	var specs []worker.Spec
-	if c.Image != nil {
-		bwrap.Root = c.Image.Root
-		specs = append(specs, c.Image.Spec(sandbox.Policy(), c.Kit))
+	e.Images = map[string]string{}
+	for _, img := range c.Images {
+		specs = append(specs, img.Spec(runner.Policy(), c.Kit))
+		e.Images[img.Name] = img.Root
 	}
 	if c.Kit != nil {
 		e.Kit = c.Kit.Dir
 	}
-	if c.Image != nil {
-		e.Images = map[string]string{c.Image.Name: c.Image.Root}
-	}
-	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, bwrap, logger
+	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, runner, logger
 	e.ScratchDir, e.JobTimeout = c.ScratchDir, c.JobTimeout
-	c.Limits.apply(e, bwrap, logger)
+	c.Limits.apply(e, runner, logger)
 	if c.Concurrency > 0 {
 		e.Concurrency = c.Concurrency
 	}

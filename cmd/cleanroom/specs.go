@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
-	"github.com/cleanroom-dev/cleanroom/sandbox"
 	"github.com/cleanroom-dev/cleanroom/worker"
 )
 
@@ -22,13 +21,16 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	dir := imagesFlag(fs)
 	workerBin := workerBinFlag(fs)
+	var sb sandboxConfig
+	addSandboxFlags(fs, &sb)
 	asJSON := fs.Bool("json", false, "print JSON, as GET /api/v1/enclave/specs returns it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	} else if fs.NArg() > 0 {
 		return usageError("specs takes no arguments")
 	}
-	specs, err := workerSpecs(*dir, *workerBin)
+	// The measurement covers the sandbox policy: say which server's specs.
+	specs, err := workerSpecs(*dir, *workerBin, sb.newRunner("", "").Policy())
 	if err != nil {
 		return err
 	}
@@ -44,7 +46,11 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "worker %s\n", s.Name)
 		fmt.Fprintf(stdout, "  measurement  %s\n", s.Measurement)
 		fmt.Fprintf(stdout, "  debian       %s (%s)\n", s.Debian, s.Suite)
-		fmt.Fprintf(stdout, "  python       %s\n\n", s.Python)
+		fmt.Fprintf(stdout, "  python       %s\n", s.Python)
+		if s.R != "" {
+			fmt.Fprintf(stdout, "  r            %s\n", s.R)
+		}
+		fmt.Fprintln(stdout)
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  LIBRARY\tVERSION\tDEBIAN PACKAGE")
 		img := imageNamed(s.Name)
@@ -61,8 +67,8 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // workerSpecs returns the spec of every worker image in the cache in dir,
-// as a server running this binary and workerBin offers them.
-func workerSpecs(dir, workerBin string) ([]worker.Spec, error) {
+// as a server running this binary, workerBin and the sandbox policy offers them.
+func workerSpecs(dir, workerBin string, policy []byte) ([]worker.Spec, error) {
 	if err := needImagesDir(dir); err != nil {
 		return nil, err
 	}
@@ -80,7 +86,7 @@ func workerSpecs(dir, workerBin string) ([]worker.Spec, error) {
 		} else if err != nil {
 			return nil, imageError(err, dir)
 		}
-		specs = append(specs, b.Spec(sandbox.Policy(), kit))
+		specs = append(specs, b.Spec(policy, kit))
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs, nil

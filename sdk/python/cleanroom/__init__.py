@@ -13,6 +13,10 @@ computations and download their results::
     dcr.get_node("input_data_node").upload_and_publish_dataset(open("data.csv", "rb"), cr.Key(), "data.csv")
     results = dcr.get_node("my_computation").run_computation_and_get_results_as_zip()
 
+Table data nodes (validated in the enclave), SQL and R computations, and
+drafts tested before publishing ("test all computations") are in
+:mod:`cleanroom.analytics` too.
+
 The names follow the Decentriq Python SDK, so scripts written for it run
 after changing their imports.
 """

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, List, Optio
 from . import crypto, enclave_specifications
 from .crypto import Key
 from .enclave_specifications import Attestation, EnclaveSpecifications
-from .errors import (CleanroomError, IntegrityError, UnreachableError, error_from_code,
-                     error_from_status)
+from .errors import (CleanroomError, ConflictError, IntegrityError, TooLargeError, UnreachableError,
+                     error_from_code, error_from_status)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .analytics import AnalyticsDcr, AnalyticsDcrDefinition
+    from .analytics import AnalyticsDcr, AnalyticsDcrDefinition, AnalyticsDcrDraft, DraftTestResult
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 """The server a client talks to when neither ``url`` nor ``CLEANROOM_URL`` names one."""
@@ -51,7 +51,8 @@ class DcrSummary:
 @dataclass(frozen=True)
 class Dataset:
     """A dataset published to a data node. ``manifest_hash`` is the SHA-256
-    of its ciphertext; ``size`` the ciphertext's size in bytes."""
+    of its ciphertext; ``size`` the ciphertext's size in bytes;
+    ``validation_job``, for a table node, the job that validates it."""
 
     dcr_id: str
     node: str
@@ -59,11 +60,13 @@ class Dataset:
     size: int
     published_by: str
     published_at: str
+    validation_job: str = ""
 
     @classmethod
     def from_json(cls, d: dict) -> "Dataset":
         return cls(d.get("dcr_id", ""), d.get("node", ""), d.get("manifest_hash", ""),
-                   int(d.get("size", 0)), d.get("published_by", ""), d.get("published_at", ""))
+                   int(d.get("size", 0)), d.get("published_by", ""), d.get("published_at", ""),
+                   d.get("validation_job", ""))
 
 
 _DONE_STATES = ("succeeded", "failed", "cancelled")
@@ -297,6 +300,99 @@ class Client:
         return [DcrSummary(d["id"], d.get("name", ""), d.get("owner", ""), d.get("published_at", ""))
                 for d in self._call("GET", "/api/v1/dcrs") or []]
 
+    # --- Drafts -------------------------------------------------------------
+
+    def create_analytics_dcr_draft(self, definition: Any) -> "AnalyticsDcrDraft":
+        """Save a definition (built by
+        :class:`~cleanroom.analytics.AnalyticsDcrBuilder`, possibly still
+        incomplete) as a new draft, visible to this user only, and return it."""
+        from .analytics import AnalyticsDcrDraft, _as_definition
+        return AnalyticsDcrDraft(self, self._call("POST", "/api/v1/drafts", _as_definition(definition).canonical))
+
+    def retrieve_analytics_dcr_draft(self, draft_id: str) -> "AnalyticsDcrDraft":
+        """One of this user's drafts."""
+        from .analytics import AnalyticsDcrDraft
+        return AnalyticsDcrDraft(self, self.get_draft(draft_id))
+
+    def list_analytics_dcr_drafts(self) -> "List[AnalyticsDcrDraft]":
+        """This user's drafts, published ones included (with ``published_id``)."""
+        from .analytics import AnalyticsDcrDraft
+        return [AnalyticsDcrDraft(self, d) for d in self._call("GET", "/api/v1/drafts") or []]
+
+    def get_draft(self, draft_id: str) -> dict:
+        """A draft as the server returns it (JSON)."""
+        return self._call("GET", _draft_path(draft_id))
+
+    def update_draft(self, draft_id: str, definition: "AnalyticsDcrDefinition") -> dict:
+        """Replace a draft's definition; returns the draft (JSON)."""
+        return self._call("PUT", _draft_path(draft_id), definition.canonical)
+
+    def delete_draft(self, draft_id: str) -> None:
+        """Delete a draft and its test datasets."""
+        self._call("DELETE", _draft_path(draft_id))
+
+    def put_test_dataset(self, draft_id: str, node: str, data: Union[bytes, str, BinaryIO]) -> int:
+        """Attach test data (bytes, text sent as UTF-8, or a binary file
+        object) to a data node of a draft; returns its size. Test data is
+        not real data and is sent as is, not encrypted here."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            body: Union[bytes, Iterable[bytes]] = bytes(data)
+            length: Optional[int] = len(body)  # type: ignore[arg-type]
+        else:
+            length = _remaining_size(data)
+            if length is not None and length > MAX_TEST_DATASET_SIZE:
+                raise TooLargeError(f"test data is {length} bytes; the limit is 64 MiB (test data only has to exercise the scripts)")
+            body = _read_pieces(data if length is None else _LimitedReader(data, length))
+        sent = 0
+
+        def counted(pieces: Iterable[bytes]) -> Iterator[bytes]:
+            nonlocal sent
+            for piece in pieces:
+                sent += len(piece)
+                yield piece
+
+        path = _draft_path(draft_id) + "/nodes/" + _q(node) + "/test-dataset"
+        conn, resp = self._request("PUT", path, counted([body] if isinstance(body, bytes) else body),
+                                   content_type="application/octet-stream", length=length)
+        try:
+            resp.read()
+        finally:
+            conn.close()
+        return sent
+
+    def delete_test_dataset(self, draft_id: str, node: str) -> None:
+        """Detach the test data of a draft's data node."""
+        self._call("DELETE", _draft_path(draft_id) + "/nodes/" + _q(node) + "/test-dataset")
+
+    def test_draft(self, draft_id: str) -> "DraftTestResult":
+        """Start "test all computations" on a draft and return its outcome
+        once every node has been tested."""
+        from .analytics import DraftTestResult
+        self._call("POST", _draft_path(draft_id) + "/tests")
+        while True:
+            test = self._call("GET", _draft_path(draft_id) + "/tests/latest?wait=30s")
+            if test.get("state") == "done":  # this test, or one started after it
+                return DraftTestResult.from_json(test)
+
+    def publish_draft(self, draft: "AnalyticsDcrDraft") -> "AnalyticsDcr":
+        """Publish a draft and return the clean room. The server's draft
+        must hold the definition ``draft`` holds, and the published id must
+        be that definition's (see :meth:`AnalyticsDcrDraft.publish`)."""
+        from .analytics import AnalyticsDcr, AnalyticsDcrDefinition
+        expected = draft.definition
+        current = AnalyticsDcrDefinition(self.get_draft(draft.id).get("definition") or {})
+        if current.canonical != expected.canonical:
+            raise ConflictError(f"draft {draft.id} on the server is no longer the definition this copy holds "
+                                "(it was changed since it was read); read it again and check it before publishing")
+        out = self._call("POST", _draft_path(draft.id) + "/publish")
+        if out.get("id") != expected.id:
+            raise IntegrityError(f"server published draft {draft.id} as clean room {out.get('id')}, "
+                                 f"but its definition hashes to {expected.id}")
+        draft.published_id = expected.id
+        return AnalyticsDcr(self, expected.id, expected.definition)
+
     # --- Datasets -----------------------------------------------------------
 
     def upload_dataset(self, data: BinaryIO, key: Key, file_name: Optional[str] = None) -> str:
@@ -357,6 +453,24 @@ class Client:
         self.enclave()  # refuse an untrusted enclave before spending the upload
         manifest_hash = self.upload_dataset(data, key, file_name)
         return self.publish_dataset(dcr_id, node, manifest_hash, key)
+
+    def get_validation_report(self, dcr_id: str, node: str) -> dict:
+        """The validation report of the dataset published to a table node,
+        once the enclave has checked it (see
+        :meth:`~cleanroom.analytics.TableDataNode.get_validation_report_as_dict`)."""
+        waited = None
+        while True:
+            view = self._call("GET", "/api/v1/dcrs/" + _q(dcr_id))
+            job = next((d.get("validation_job") for d in view.get("datasets") or [] if d.get("node") == node), None)
+            if job:
+                self.wait_for_job(job)
+            try:
+                return self._call("GET", _node_path(dcr_id, node) + "/dataset/report")
+            except ConflictError:
+                # Another dataset was published meanwhile: wait for its check.
+                if not job or job == waited:
+                    raise
+                waited = job
 
     def remove_dataset(self, dcr_id: str, node: str) -> None:
         """Remove the dataset published to a data node."""
@@ -432,6 +546,24 @@ def _q(s: str) -> str:
 
 def _node_path(dcr_id: str, node: str) -> str:
     return f"/api/v1/dcrs/{_q(dcr_id)}/nodes/{_q(node)}"
+
+
+def _draft_path(draft_id: str) -> str:
+    return "/api/v1/drafts/" + _q(draft_id)
+
+
+MAX_TEST_DATASET_SIZE = 64 << 20
+"""The largest test dataset the server accepts."""
+
+
+def _read_pieces(stream: Any) -> Iterator[bytes]:
+    while True:
+        piece = stream.read(_BODY_CHUNK)
+        if not piece:
+            return
+        if not isinstance(piece, (bytes, bytearray)):
+            raise TypeError(f"test data must be bytes, text or a binary file object, not a stream of {type(piece).__name__}")
+        yield bytes(piece)
 
 
 def _remaining_size(data: BinaryIO) -> Optional[int]:
