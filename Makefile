@@ -13,7 +13,7 @@ ADDR     ?= 127.0.0.1:8080
 DEB_PKGS := bubblewrap runsc python3 python3-cryptography mmdebstrap uidmap
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build images run test bench clean
+.PHONY: all deps build ui ui-test-deps images run test bench clean
 
 all: build
 
@@ -30,9 +30,24 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# The web UI (ui/, TypeScript) is built by Vite into http/uidist/app,
+# which the binary embeds; without it the server still builds and serves a
+# page saying how to build the UI. npm ci runs again when the lock changes.
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "cleanroom: npm is missing; install Node.js 20.19 or later to build the web UI" >&2; exit 1; }
+	cd ui && npm ci --no-audit --no-fund
+
+ui: ui/node_modules/.package-lock.json
+	cd ui && npm run build
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+ui-test-deps: ui
+	@[ -x /usr/bin/chromium ] || { echo "installing: chromium"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # cleanroom-worker runs inside the sandbox (table validation, SQL with
 # DuckDB); the server finds it beside cleanroom.
-build:
+build: ui
 	$(GO) build -o $(BIN) ./cmd/cleanroom
 	$(GO) build -o $(dir $(BIN))cleanroom-worker ./cmd/cleanroom-worker
 
@@ -44,9 +59,9 @@ images: deps build
 run: images
 	./$(BIN) serve --addr $(ADDR) --data $(DATA)
 
-test: images
+test: images ui-test-deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	CLEANROOM_UI_TESTS=1 $(GO) test -count=1 -timeout 15m ./...
 	/usr/bin/python3 -m unittest discover -s sdk/python/tests -v
 
 bench: deps build

@@ -53,8 +53,9 @@ type Server struct {
 	Logger  *slog.Logger
 	Now     func() time.Time
 
-	ln     net.Listener
-	server *http.Server
+	ln       net.Listener
+	server   *http.Server
+	sessions sessionStore // browser sessions of the web UI
 }
 
 // NewServer returns a server with defaults.
@@ -107,10 +108,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path))
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("cleanroom server. The API is under /api/v1; its OpenAPI document is /api/v1/openapi.json.\n"))
-	})
+	mux.HandleFunc("/", s.handleUI)
 	return mux
 }
 
@@ -126,6 +124,9 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/enclave", false, s.handleEnclave},
 		{"GET", "/api/v1/enclave/specs", false, s.handleSpecs},
 		{"GET", "/api/v1/me", false, s.handleMe},
+		{"POST", "/api/v1/session", true, s.handleCreateSession},
+		{"GET", "/api/v1/session", true, s.handleGetSession},
+		{"DELETE", "/api/v1/session", true, s.handleDeleteSession},
 		{"POST", "/api/v1/dcrs", false, s.handlePublishDCR},
 		{"GET", "/api/v1/dcrs", false, s.handleListDCRs},
 		{"GET", "/api/v1/dcrs/{id}", false, s.handleGetDCR},
@@ -153,9 +154,22 @@ func (s *Server) routes() []route {
 }
 
 // authenticate admits requests with a live bearer token whose user matches
-// the email header, and puts that user on the request's context.
+// the email header, or with a browser session cookie, and puts that user on
+// the request's context.
 func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// The web UI authenticates with a session cookie instead (session.go).
+		if r.Header.Get("Authorization") == "" {
+			if _, err := r.Cookie(SessionCookie); err == nil {
+				email, err := s.authenticateSession(r)
+				if err != nil {
+					s.Error(w, r, err)
+					return
+				}
+				next(w, r.WithContext(cleanroom.NewContextWithUser(r.Context(), email)))
+				return
+			}
+		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
 			s.Error(w, r, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "missing API token; send 'Authorization: Bearer <token>' (create one with `cleanroom users add EMAIL`)"))

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// BenchmarkBrowserUpload uploads the same file through the web UI in
+// headless Chromium (encrypted in the page, ui/e2e/bench.mjs) and through
+// `cleanroom upload`, to the same server, and reports both throughputs,
+// their ratio (target: at least 0.5) and the page's JavaScript heap before,
+// at its peak during, and after the upload (it must stay flat).
+// CLEANROOM_BENCH_MIB sets the file size (default 1024).
+func BenchmarkBrowserUpload(b *testing.B) {
+	needBrowser(b)
+	mib := 1024
+	if v, err := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_MIB")); err == nil {
+		mib = v
+	}
+	size := int64(mib) << 20
+	path := filepath.Join(b.TempDir(), "data.bin")
+	f, _ := os.Create(path)
+	io.Copy(f, io.LimitReader(rand.NewChaCha8([32]byte{}), size))
+	f.Close()
+
+	s := startServer(b, "")
+	needUI(b, s.URL)
+	owner := s.addUser("owner@example.com")
+	id := publish(b, owner, &cleanroom.Definition{
+		Name: "upload", Owner: "owner@example.com",
+		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
+		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
+	})
+	blobs := filepath.Join(s.DataDir, "blobs", "datasets")
+
+	uploadCLI := func() time.Duration {
+		cmd := exec.Command(binPath, "upload", "--dcr", id, "--node", "data", path)
+		cmd.Env = append(os.Environ(), "CLEANROOM_URL="+s.URL, "CLEANROOM_EMAIL="+owner.Email, "CLEANROOM_TOKEN="+owner.Token)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("cli upload: %v\n%s", err, stderr.String())
+		}
+		return time.Since(start)
+	}
+	type browserRun struct {
+		Seconds                         float64
+		HeapBefore, HeapPeak, HeapAfter int64
+	}
+	uploadBrowser := func() browserRun {
+		owner.RemoveDataset(context.Background(), id, "data")
+		cmd := exec.Command("node", "e2e/bench.mjs")
+		cmd.Dir = uiDir
+		cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath(), "CLEANROOM_URL="+s.URL, "EMAIL="+owner.Email, "TOKEN="+owner.Token, "DCR="+id, "NODE=data", "FILE="+path)
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("browser upload: %v\n%s%s", err, out.String(), stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		b.Logf("browser upload: %s", lines[len(lines)-1])
+		var r struct {
+			Seconds    float64 `json:"seconds"`
+			HeapBefore int64   `json:"heap_before"`
+			HeapPeak   int64   `json:"heap_peak"`
+			HeapAfter  int64   `json:"heap_after"`
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+			b.Fatalf("browser upload printed %q: %v", out.String(), err)
+		}
+		return browserRun{r.Seconds, r.HeapBefore, r.HeapPeak, r.HeapAfter}
+	}
+
+	var cli, web time.Duration
+	var last browserRun
+	for i := range b.N {
+		// Alternate the order: an upload pays for the disk flush of the one before.
+		if i%2 == 0 {
+			cli += uploadCLI()
+			os.RemoveAll(blobs)
+			last = uploadBrowser()
+		} else {
+			last = uploadBrowser()
+			os.RemoveAll(blobs)
+			cli += uploadCLI()
+		}
+		os.RemoveAll(blobs)
+		web += time.Duration(last.Seconds * float64(time.Second))
+	}
+	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(cli), "cli-MB/s")
+	b.ReportMetric(mbps(web), "browser-MB/s")
+	b.ReportMetric(mbps(web)/mbps(cli), "browser/cli")
+	b.ReportMetric(float64(last.HeapBefore)/(1<<20), "heap-before-MiB")
+	b.ReportMetric(float64(last.HeapPeak)/(1<<20), "heap-peak-MiB")
+	b.ReportMetric(float64(last.HeapAfter)/(1<<20), "heap-after-MiB")
+}

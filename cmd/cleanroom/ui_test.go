@@ -1,0 +1,302 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom/crypt"
+)
+
+// The browser tests drive Debian's chromium with playwright-core from
+// ui/e2e. `make test` installs both and sets CLEANROOM_UI_TESTS=1, which
+// turns a missing prerequisite into a failure instead of a skip.
+
+const uiDir = "../../ui"
+
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// needBrowser skips (or, under make test, fails) when the browser tests
+// cannot run: no node, no ui/node_modules, no chromium.
+func needBrowser(t testing.TB) {
+	t.Helper()
+	why := ""
+	if _, err := exec.LookPath("node"); err != nil {
+		why = "node is not installed"
+	} else if _, err := os.Stat(filepath.Join(uiDir, "node_modules", "playwright-core")); err != nil {
+		why = "ui/node_modules is missing (cd ui && npm ci)"
+	} else if _, err := os.Stat(chromiumPath()); err != nil {
+		why = chromiumPath() + " is missing (apt-get install chromium)"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CLEANROOM_UI_TESTS") == "1" {
+		t.Fatalf("browser tests cannot run: %s", why)
+	}
+	t.Skipf("browser tests skipped: %s; `make test` installs what they need", why)
+}
+
+// needUI fails when the binary under test was built without the web UI.
+func needUI(t testing.TB, base string) {
+	t.Helper()
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(b, []byte(`id="root"`)) {
+		if os.Getenv("CLEANROOM_UI_TESTS") == "1" {
+			t.Fatal("the server was built without its web UI; run `make ui` first")
+		}
+		t.Skip("the server was built without its web UI (cd ui && npm run build)")
+	}
+}
+
+// runNode runs a script of ui/e2e with env and fails the test on error.
+func runNode(t testing.TB, script string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("node", append([]string{filepath.Join("e2e", script)}, args...)...)
+	cmd.Dir = uiDir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(cmd.Env, "CHROMIUM="+chromiumPath())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("node %s (%s):\n%s", script, time.Since(start).Round(time.Millisecond), out.String())
+	if err != nil {
+		t.Fatalf("node %s: %v", script, err)
+	}
+}
+
+// recordingProxy forwards to the server and keeps every request body and
+// every request's origin and status, so a test can say what the server
+// was sent.
+type recordingProxy struct {
+	mu       sync.Mutex
+	bodies   [][]byte
+	requests []recordedRequest
+}
+
+type recordedRequest struct {
+	Method, Path, Origin, FetchSite string
+	Cookie                          bool
+	Status                          int
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (p *recordingProxy) handler(target string) http.Handler {
+	u, _ := url.Parse(target)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.Out.Host = pr.In.Host // the server sees the origin the browser used
+	}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		rp.ServeHTTP(sw, r)
+		_, err := r.Cookie("cleanroom_session")
+		p.mu.Lock()
+		p.bodies = append(p.bodies, body)
+		p.requests = append(p.requests, recordedRequest{r.Method, r.URL.Path, r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site"), err == nil, sw.status})
+		p.mu.Unlock()
+	})
+}
+
+// TestUIFlow runs the seed's flow in three browser contexts (ui/e2e/flow.mjs)
+// and checks what came out and what the server saw.
+func TestUIFlow(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "")
+	needUI(t, s.URL)
+	users := map[string]string{}
+	for _, who := range []string{"owner", "data", "analyst"} {
+		c := s.addUser(who + "@example.com")
+		users[who] = c.Token
+	}
+	rec := &recordingProxy{}
+	proxy := httptest.NewServer(rec.handler(s.URL))
+	defer proxy.Close()
+	// Another origin on the same host: the cookie is same-site there, so
+	// only the server's own checks stop its requests.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<!doctype html><title>another site</title><p>another origin</p>")
+	}))
+	defer evil.Close()
+
+	out := t.TempDir()
+	shots := os.Getenv("CLEANROOM_UI_SCREENSHOTS")
+	if shots == "" {
+		shots = filepath.Join(out, "screenshots")
+	} else if !filepath.IsAbs(shots) {
+		shots = filepath.Join("../..", shots)
+	}
+	const plaintext = "hello world"
+	runNode(t, "flow.mjs", []string{
+		"CLEANROOM_URL=" + proxy.URL, "OUT=" + out, "SCREENSHOTS=" + shots, "EVIL_URL=" + evil.URL, "PLAINTEXT=" + plaintext,
+		"OWNER_EMAIL=owner@example.com", "OWNER_TOKEN=" + users["owner"],
+		"DATA_EMAIL=data@example.com", "DATA_TOKEN=" + users["data"],
+		"ANALYST_EMAIL=analyst@example.com", "ANALYST_TOKEN=" + users["analyst"],
+	})
+	t.Logf("screenshots in %s", shots)
+
+	zb, err := os.ReadFile(filepath.Join(out, "uppercase_text_node.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	if err != nil {
+		t.Fatalf("downloaded zip: %v", err)
+	}
+	got := ""
+	for _, f := range zr.File {
+		if f.Name == "uppercase.txt" {
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			got = string(b)
+		}
+	}
+	if !strings.Contains(got, "HELLO WORLD") || !strings.HasSuffix(got, "!") {
+		t.Errorf("uppercase.txt in the zip = %q, want HELLO WORLD and the static file's suffix", got)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	blobs := 0
+	for i, b := range rec.bodies {
+		if bytes.Contains(b, []byte(plaintext)) {
+			t.Errorf("request %s %s carried the plaintext", rec.requests[i].Method, rec.requests[i].Path)
+		}
+		if rec.requests[i].Path == "/api/v1/blobs" {
+			blobs++
+		}
+	}
+	if blobs != 1 {
+		t.Errorf("%d uploads recorded, want 1: the check would prove nothing", blobs)
+	}
+	noPlaintextUnder(t, s.DataDir, plaintext)
+
+	crossSite := 0
+	for _, r := range rec.requests {
+		if r.Origin == evil.URL {
+			crossSite++
+			if r.Status < 400 {
+				t.Errorf("cross-origin %s %s (cookie %v) answered %d", r.Method, r.Path, r.Cookie, r.Status)
+			}
+		}
+	}
+	if crossSite == 0 {
+		t.Error("no cross-origin request reached the server: the check would prove nothing")
+	}
+}
+
+// TestUICrypto checks the browser's encryption against Go's: the shared
+// vectors and RFC 9180 in the browser, a Go ciphertext decrypted there,
+// and a browser ciphertext and sealed key opened here.
+func TestUICrypto(t *testing.T) {
+	needBrowser(t)
+	dir := t.TempDir()
+	// Three segments, the last partial, so segment boundaries are crossed.
+	plain := make([]byte, 2*1048560+12345)
+	rand.Read(plain)
+	key, _ := crypt.NewKey()
+	var ct bytes.Buffer
+	w, err := crypt.NewEncryptWriter(&ct, key, crypt.DatasetAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	w.Close()
+	os.WriteFile(filepath.Join(dir, "go.ct"), ct.Bytes(), 0o600)
+	enclave, _ := crypt.GeneratePrivateKey()
+	sum := sha256.Sum256(plain)
+	dcrID := strings.Repeat("ab", 32)
+	const browserSize = 1048520 + 1048560 + 1 // three segments, the last one byte
+	facts, _ := json.Marshal(map[string]any{
+		"key": hex.EncodeToString(key), "plaintext_sha256": hex.EncodeToString(sum[:]), "plaintext_size": len(plain),
+		"enclave_public_key": hex.EncodeToString(enclave.PublicKey()), "dcr_id": dcrID, "node": "input_data_node", "browser_plaintext_size": browserSize,
+	})
+	os.WriteFile(filepath.Join(dir, "go.json"), facts, 0o600)
+
+	runNode(t, "crypto.mjs", nil, dir)
+
+	var got struct{ ManifestHash, Key, Sealed string }
+	b, err := os.ReadFile(filepath.Join(dir, "browser.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(b, &struct {
+		ManifestHash *string `json:"manifest_hash"`
+		Key          *string `json:"key"`
+		Sealed       *string `json:"sealed"`
+	}{&got.ManifestHash, &got.Key, &got.Sealed})
+	bct, _ := os.ReadFile(filepath.Join(dir, "browser.ct"))
+	if h, _, _ := crypt.ManifestHash(bytes.NewReader(bct)); h != got.ManifestHash {
+		t.Errorf("browser manifest hash %s, Go computes %s", got.ManifestHash, h)
+	}
+	if int64(len(bct)) != crypt.CiphertextSize(browserSize) {
+		t.Errorf("browser ciphertext is %d bytes, want %d", len(bct), crypt.CiphertextSize(browserSize))
+	}
+	bkey, _ := hex.DecodeString(got.Key)
+	r, err := crypt.NewDecryptReader(bytes.NewReader(bct), bkey, crypt.DatasetAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("Go cannot decrypt the browser's ciphertext: %v", err)
+	}
+	if len(pt) != browserSize {
+		t.Fatalf("browser plaintext is %d bytes, want %d", len(pt), browserSize)
+	}
+	for i, c := range pt {
+		if c != byte(i%251) {
+			t.Fatalf("browser plaintext differs at byte %d", i)
+		}
+	}
+	sealed, _ := base64.StdEncoding.DecodeString(got.Sealed)
+	opened, err := enclave.OpenDatasetKey(dcrID, "input_data_node", got.ManifestHash, sealed)
+	if err != nil || !bytes.Equal(opened, bkey) {
+		t.Errorf("Go cannot open the key the browser sealed: %v", err)
+	}
+	if _, err := enclave.OpenDatasetKey(dcrID, "other_node", got.ManifestHash, sealed); err == nil {
+		t.Error("the browser's sealed key opens for another node")
+	}
+}

@@ -1,0 +1,261 @@
+package http
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+)
+
+// Browser sessions. The web UI signs in once with an email and API token
+// and then carries a session cookie instead of the token, so the token
+// never has to live in the page's storage.
+//
+// Sessions are kept in the server's memory: a restart signs every browser
+// out (the UI then asks for the token again). Only the SHA-256 of a
+// session id is kept, so a memory dump yields no usable cookie. A session
+// lasts SessionTTL from sign-in, without sliding, and dies with the token
+// it was made from: every request checks that the token is still live.
+//
+// Cross-site request forgery: the cookie is SameSite=Strict, requests the
+// browser labels as coming from another site (Sec-Fetch-Site) or another
+// origin (Origin) are refused, and every cookie-authenticated request that
+// changes state must carry the session's CSRF token in CSRFHeader. The UI
+// reads that token from the session endpoints and keeps it in memory only;
+// another origin cannot read it, as the API sends no CORS headers.
+// Requests with a bearer token (the CLI and the SDKs) carry no cookie and
+// are not affected.
+
+// SessionCookie is the name of the cookie that carries a browser session.
+const SessionCookie = "cleanroom_session"
+
+// CSRFHeader carries a session's CSRF token on cookie-authenticated
+// requests that change state.
+const CSRFHeader = "X-Cleanroom-CSRF"
+
+// SessionTTL is how long a session lasts after sign-in.
+const SessionTTL = 12 * time.Hour
+
+// maxSessions bounds the sessions held in memory; past it, signing in
+// first drops expired sessions and then refuses until some expire.
+const maxSessions = 100000
+
+type session struct {
+	email     string
+	tokenHash []byte // the API token it was made from, checked on every request
+	csrf      string
+	expires   time.Time
+}
+
+// sessionStore holds live sessions by the SHA-256 of their id. The zero
+// value is ready to use.
+type sessionStore struct {
+	mu sync.Mutex
+	m  map[[32]byte]*session
+}
+
+func sessionKey(id string) [32]byte { return sha256.Sum256([]byte(id)) }
+
+func (st *sessionStore) add(id string, s *session, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.m == nil {
+		st.m = map[[32]byte]*session{}
+	}
+	if len(st.m) >= maxSessions {
+		for k, v := range st.m {
+			if !now.Before(v.expires) {
+				delete(st.m, k)
+			}
+		}
+		if len(st.m) >= maxSessions {
+			return false
+		}
+	}
+	st.m[sessionKey(id)] = s
+	return true
+}
+
+// get returns the live session with this id, forgetting it if expired.
+func (st *sessionStore) get(id string, now time.Time) *session {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	k := sessionKey(id)
+	s := st.m[k]
+	if s != nil && !now.Before(s.expires) {
+		delete(st.m, k)
+		return nil
+	}
+	return s
+}
+
+func (st *sessionStore) remove(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.m, sessionKey(id))
+}
+
+func randomString() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// SessionRequest is the body of POST /api/v1/session.
+type SessionRequest struct {
+	Email string `json:"email"`
+	Token string `json:"token"`
+}
+
+// SessionResponse describes the caller's session. CSRFToken goes into
+// CSRFHeader on every request that changes state.
+type SessionResponse struct {
+	Email     string    `json:"email"`
+	CSRFToken string    `json:"csrf_token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// handleCreateSession exchanges an email and API token for a session cookie.
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	if err := checkSameOrigin(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req SessionRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.Email) == "" {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "email is empty"))
+		return
+	}
+	if req.Token == "" {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "API token is empty; `cleanroom users add EMAIL` prints one"))
+		return
+	}
+	hash := cleanroom.HashToken(strings.TrimSpace(req.Token))
+	user, err := s.Store.UserByToken(r.Context(), hash)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !strings.EqualFold(strings.TrimSpace(req.Email), user.Email) {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "this API token does not belong to %s", req.Email))
+		return
+	}
+	now := s.Now()
+	id := randomString()
+	sess := &session{email: user.Email, tokenHash: hash, csrf: randomString(), expires: now.Add(SessionTTL)}
+	if !s.sessions.add(id, sess, now) {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "too many browser sessions are open; try again later"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: id, Path: "/",
+		Expires: sess.expires, MaxAge: int(SessionTTL / time.Second),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	writeJSON(w, http.StatusCreated, SessionResponse{Email: sess.email, CSRFToken: sess.csrf, ExpiresAt: sess.expires.UTC()})
+}
+
+// handleGetSession returns the session of the cookie, so a reloaded page
+// learns who is signed in and its CSRF token without asking for the API
+// token again.
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	sess, _, err := s.cookieSession(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SessionResponse{Email: sess.email, CSRFToken: sess.csrf, ExpiresAt: sess.expires.UTC()})
+}
+
+// handleDeleteSession signs out: the server forgets the session, so the
+// cookie is worthless even if a copy survives, and the browser is told to
+// drop it.
+func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
+	_, id, err := s.cookieSession(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.sessions.remove(id)
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// cookieSession returns the live session of the request's cookie after the
+// cross-site checks, with its id. Returns EUNAUTHORIZED without a live
+// session and EFORBIDDEN for a request from another site or, when it
+// changes state, without the session's CSRF token.
+func (s *Server) cookieSession(r *http.Request) (*session, string, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, "", cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "not signed in; sign in with your email and API token")
+	}
+	if err := checkSameOrigin(r); err != nil {
+		return nil, "", err
+	}
+	sess := s.sessions.get(c.Value, s.Now())
+	if sess == nil {
+		return nil, "", cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "your session has ended; sign in again")
+	}
+	if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf)) != 1 {
+		return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "missing or wrong %s header; requests that change something must come from the cleanroom web UI", CSRFHeader)
+	}
+	return sess, c.Value, nil
+}
+
+// authenticateSession admits a request carrying a live session cookie,
+// for the user whose token made it, while that token is live.
+func (s *Server) authenticateSession(r *http.Request) (string, error) {
+	sess, _, err := s.cookieSession(r)
+	if err != nil {
+		return "", err
+	}
+	user, err := s.Store.UserByToken(r.Context(), sess.tokenHash)
+	if err != nil {
+		return "", cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "the API token this session was made from is revoked; sign in with a new one")
+	}
+	return user.Email, nil
+}
+
+func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+
+// checkSameOrigin refuses requests the browser says come from another site
+// or origin. Browsers send Sec-Fetch-Site and, on requests that change
+// state, Origin; clients that are not browsers send neither and pass.
+func checkSameOrigin(r *http.Request) error {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin":
+	case "none": // typed into the address bar or opened from a bookmark
+		if !safeMethod(r.Method) {
+			return crossSite(site)
+		}
+	default:
+		return crossSite(site)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		wantScheme := "http"
+		if r.TLS != nil {
+			wantScheme = "https"
+		}
+		if err != nil || !strings.EqualFold(u.Host, r.Host) || (r.TLS != nil && u.Scheme != wantScheme) {
+			return cleanroom.Errorf(cleanroom.EFORBIDDEN, "request from origin %s refused; the API accepts browser requests only from its own web UI", o)
+		}
+	}
+	return nil
+}
+
+func crossSite(site string) error {
+	return cleanroom.Errorf(cleanroom.EFORBIDDEN, "request from another site (Sec-Fetch-Site: %s) refused; the API accepts browser requests only from its own web UI", site)
+}

@@ -1,0 +1,236 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/sqlite"
+)
+
+// newSessionServer returns a test server with one user and its token.
+func newSessionServer(t *testing.T, tls bool) (*httptest.Server, *sqlite.DB, string) {
+	t.Helper()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	token, hash := cleanroom.NewToken()
+	if err := db.CreateUser(ctx, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddToken(ctx, "ann@example.com", hash); err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer()
+	s.Store = db
+	var ts *httptest.Server
+	if tls {
+		ts = httptest.NewTLSServer(s.Handler())
+	} else {
+		ts = httptest.NewServer(s.Handler())
+	}
+	t.Cleanup(ts.Close)
+	return ts, db, token
+}
+
+type call struct {
+	method, path, body string
+	header             map[string]string
+	cookie             *http.Cookie
+}
+
+func do(t *testing.T, ts *httptest.Server, c call) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(c.method, ts.URL+c.path, strings.NewReader(c.body))
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	if c.cookie != nil {
+		req.AddCookie(c.cookie)
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp, b.String()
+}
+
+func signIn(t *testing.T, ts *httptest.Server, token string) (*http.Cookie, SessionResponse) {
+	t.Helper()
+	resp, body := do(t, ts, call{method: "POST", path: "/api/v1/session", body: `{"email":"ann@example.com","token":"` + token + `"}`, header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("sign in: %d %s", resp.StatusCode, body)
+	}
+	var sr SessionResponse
+	json.Unmarshal([]byte(body), &sr)
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			return c, sr
+		}
+	}
+	t.Fatal("sign in set no session cookie")
+	return nil, sr
+}
+
+func TestSessionCookieFlags(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		ts, _, token := newSessionServer(t, tls)
+		c, sr := signIn(t, ts, token)
+		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge <= 0 || c.Secure != tls {
+			t.Errorf("tls=%v: cookie %+v; want HttpOnly, SameSite=Strict, Path=/, a Max-Age, Secure only under TLS", tls, c)
+		}
+		if sr.Email != "ann@example.com" || len(sr.CSRFToken) < 32 || time.Until(sr.ExpiresAt) > SessionTTL {
+			t.Errorf("session response %+v", sr)
+		}
+		if strings.Contains(c.Value, token) {
+			t.Error("the cookie carries the API token")
+		}
+	}
+}
+
+func TestSessionSignInRefused(t *testing.T) {
+	ts, _, token := newSessionServer(t, false)
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"email":"ann@example.com","token":"crt_wrong"}`, 401},
+		{`{"email":"bob@example.com","token":"` + token + `"}`, 401},
+		{`{"email":"ann@example.com","token":""}`, 400},
+	} {
+		resp, body := do(t, ts, call{method: "POST", path: "/api/v1/session", body: tc.body})
+		if resp.StatusCode != tc.want || len(resp.Cookies()) != 0 {
+			t.Errorf("%s: %d %s, cookies %v; want %d and no cookie", tc.body, resp.StatusCode, body, resp.Cookies(), tc.want)
+		}
+	}
+	// A sign-in posted by another site's page (login CSRF) is refused.
+	resp, _ := do(t, ts, call{method: "POST", path: "/api/v1/session", body: `{"email":"ann@example.com","token":"` + token + `"}`, header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}})
+	if resp.StatusCode != 403 {
+		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestSessionCSRF(t *testing.T) {
+	ts, _, token := newSessionServer(t, false)
+	c, sr := signIn(t, ts, token)
+	draft := `{"name":"x","owner":"ann@example.com","nodes":[],"participants":[]}`
+	host := strings.TrimPrefix(ts.URL, "http://")
+	for _, tc := range []struct {
+		name   string
+		c      call
+		status int
+	}{
+		{"read with the cookie", call{method: "GET", path: "/api/v1/me", header: map[string]string{"Sec-Fetch-Site": "same-origin"}}, 200},
+		{"session read back", call{method: "GET", path: "/api/v1/session"}, 200},
+		{"write without the CSRF token", call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{"Origin": ts.URL}}, 403},
+		{"write with a wrong CSRF token", call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{CSRFHeader: "x" + sr.CSRFToken}}, 403},
+		{"write from another site", call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{CSRFHeader: sr.CSRFToken, "Sec-Fetch-Site": "cross-site"}}, 403},
+		{"write from a sibling subdomain", call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{CSRFHeader: sr.CSRFToken, "Sec-Fetch-Site": "same-site"}}, 403},
+		{"write from another origin", call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{CSRFHeader: sr.CSRFToken, "Origin": "http://evil.example"}}, 403},
+		{"read from another site", call{method: "GET", path: "/api/v1/me", header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, 403},
+		{"write from the UI", call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{CSRFHeader: sr.CSRFToken, "Sec-Fetch-Site": "same-origin", "Origin": "http://" + host}}, 201},
+	} {
+		tc.c.cookie = c
+		resp, body := do(t, ts, tc.c)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
+		}
+	}
+	// Bearer-token clients are unaffected by the browser rules.
+	resp, body := do(t, ts, call{method: "POST", path: "/api/v1/drafts", body: draft, header: map[string]string{"Authorization": "Bearer " + token, EmailHeader: "ann@example.com"}})
+	if resp.StatusCode != 201 {
+		t.Errorf("bearer write: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestSessionSignOut(t *testing.T) {
+	ts, _, token := newSessionServer(t, false)
+	c, sr := signIn(t, ts, token)
+	if resp, _ := do(t, ts, call{method: "DELETE", path: "/api/v1/session", cookie: c}); resp.StatusCode != 403 {
+		t.Errorf("sign-out without the CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, _ := do(t, ts, call{method: "DELETE", path: "/api/v1/session", cookie: c, header: map[string]string{CSRFHeader: sr.CSRFToken}})
+	if resp.StatusCode != 204 {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	if len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("sign-out does not clear the cookie: %v", resp.Cookies())
+	}
+	if resp, body := do(t, ts, call{method: "GET", path: "/api/v1/me", cookie: c}); resp.StatusCode != 401 {
+		t.Errorf("old cookie after sign-out: %d %s, want 401", resp.StatusCode, body)
+	}
+}
+
+func TestSessionEndsWithToken(t *testing.T) {
+	ts, db, token := newSessionServer(t, false)
+	c, _ := signIn(t, ts, token)
+	if _, err := db.RevokeTokens(context.Background(), "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := do(t, ts, call{method: "GET", path: "/api/v1/me", cookie: c}); resp.StatusCode != 401 {
+		t.Errorf("cookie of a revoked token: %d %s, want 401", resp.StatusCode, body)
+	}
+}
+
+func TestSessionExpires(t *testing.T) {
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	token, hash := cleanroom.NewToken()
+	db.CreateUser(context.Background(), "ann@example.com")
+	db.AddToken(context.Background(), "ann@example.com", hash)
+	now := time.Now()
+	s := NewServer()
+	s.Store, s.Now = db, func() time.Time { return now }
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	c, _ := signIn(t, ts, token)
+	now = now.Add(SessionTTL + time.Second)
+	if resp, _ := do(t, ts, call{method: "GET", path: "/api/v1/me", cookie: c}); resp.StatusCode != 401 {
+		t.Errorf("expired session: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestUIServing(t *testing.T) {
+	ts, _, _ := newSessionServer(t, false)
+	for _, p := range []string{"/", "/dcrs/abc", "/drafts/x/edit"} {
+		resp, body := do(t, ts, call{method: "GET", path: p})
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "cleanroom") {
+			t.Errorf("GET %s: %d %s", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: security headers %v", p, resp.Header)
+		}
+		if strings.Contains(body, nonceMark) {
+			t.Errorf("GET %s: nonce placeholder left in the page", p)
+		}
+	}
+	if resp, body := do(t, ts, call{method: "GET", path: "/api/v1/nothing"}); resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Errorf("unknown API path: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, ts, call{method: "GET", path: "/.gitignore"}); strings.Contains(resp.Header.Get("Content-Type"), "octet") {
+		t.Errorf("dot files are served")
+	}
+}

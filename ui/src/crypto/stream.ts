@@ -1,0 +1,122 @@
+// Streaming dataset encryption: Tink's AES-GCM-HKDF streaming AEAD with
+// 1 MiB segments (docs/formats.md, section 1), on Web Crypto. The Go client
+// (crypt/) and the Python SDK write and read the same bytes.
+
+import { concat, utf8 } from "./bytes";
+
+export const SEGMENT_SIZE = 1 << 20;
+export const HEADER_SIZE = 40;
+export const TAG_SIZE = 16;
+const SALT_SIZE = 32;
+const PREFIX_SIZE = 7;
+/** Plaintext bytes in segment 0, which shares its space with the header. */
+export const FIRST_SEGMENT_PLAINTEXT = SEGMENT_SIZE - HEADER_SIZE - TAG_SIZE;
+/** Plaintext bytes in every later segment. */
+export const SEGMENT_PLAINTEXT = SEGMENT_SIZE - TAG_SIZE;
+
+/** The associated data of datasets. */
+export const DATASET_AD = utf8("cleanroom dataset v1");
+
+/** IntegrityError is the one error of every decryption failure. */
+export class IntegrityError extends Error {
+  constructor() {
+    super("ciphertext is corrupt, truncated, or for another key");
+  }
+}
+
+/** segmentCount returns how many segments a plaintext of p bytes takes. */
+export function segmentCount(p: number): number {
+  if (p <= FIRST_SEGMENT_PLAINTEXT) return 1;
+  return 1 + Math.ceil((p - FIRST_SEGMENT_PLAINTEXT) / SEGMENT_PLAINTEXT);
+}
+
+/** ciphertextSize returns the exact ciphertext size of p plaintext bytes. */
+export function ciphertextSize(p: number): number {
+  return HEADER_SIZE + p + TAG_SIZE * segmentCount(p);
+}
+
+/** plaintextRange returns where segment i's plaintext lies in a plaintext. */
+export function plaintextRange(i: number, p: number): [number, number] {
+  const start = i === 0 ? 0 : FIRST_SEGMENT_PLAINTEXT + (i - 1) * SEGMENT_PLAINTEXT;
+  const end = Math.min(p, i === 0 ? FIRST_SEGMENT_PLAINTEXT : start + SEGMENT_PLAINTEXT);
+  return [start, end];
+}
+
+async function deriveSegmentKey(key: Uint8Array<ArrayBuffer>, salt: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, usage: KeyUsage): Promise<CryptoKey> {
+  if (key.length !== 32) throw new Error("dataset key must be 32 bytes");
+  const ikm = await crypto.subtle.importKey("raw", key, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt, info: ad }, ikm, { name: "AES-GCM", length: 256 }, false, [usage]);
+}
+
+function nonce(prefix: Uint8Array, i: number, last: boolean): Uint8Array<ArrayBuffer> {
+  const n = new Uint8Array(12);
+  n.set(prefix, 0);
+  new DataView(n.buffer).setUint32(PREFIX_SIZE, i);
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+/** SegmentEncrypter seals the segments of one ciphertext, in any order. */
+export class SegmentEncrypter {
+  private constructor(
+    private readonly segmentKey: CryptoKey,
+    private readonly prefix: Uint8Array,
+    /** header is the first 40 bytes of the ciphertext. */
+    readonly header: Uint8Array<ArrayBuffer>,
+  ) {}
+
+  /** create makes an encrypter with a fresh random salt and nonce prefix
+   * (fixed ones only for test vectors). */
+  static async create(key: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, salt?: Uint8Array<ArrayBuffer>, prefix?: Uint8Array<ArrayBuffer>): Promise<SegmentEncrypter> {
+    salt ??= crypto.getRandomValues(new Uint8Array(SALT_SIZE));
+    prefix ??= crypto.getRandomValues(new Uint8Array(PREFIX_SIZE));
+    const header = concat(new Uint8Array([HEADER_SIZE]), salt, prefix);
+    return new SegmentEncrypter(await deriveSegmentKey(key, salt, ad, "encrypt"), prefix, header);
+  }
+
+  /** seal encrypts segment i; last marks the final segment. */
+  async seal(i: number, plaintext: BufferSource, last: boolean): Promise<Uint8Array<ArrayBuffer>> {
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce(this.prefix, i, last), tagLength: 128 }, this.segmentKey, plaintext);
+    return new Uint8Array(ct);
+  }
+}
+
+/** encryptBlob encrypts a whole blob into one byte array (for tests and
+ * small data; uploads stream segments instead, see upload.worker.ts). */
+export async function encryptBlob(data: Blob, key: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, salt?: Uint8Array<ArrayBuffer>, prefix?: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  const enc = await SegmentEncrypter.create(key, ad, salt, prefix);
+  const n = segmentCount(data.size);
+  const parts: Uint8Array[] = [enc.header];
+  for (let i = 0; i < n; i++) {
+    const [s, e] = plaintextRange(i, data.size);
+    parts.push(await enc.seal(i, await data.slice(s, e).arrayBuffer(), i === n - 1));
+  }
+  return concat(...parts);
+}
+
+/** decryptBlob decrypts a ciphertext of known size segment by segment,
+ * handing each verified plaintext segment to sink. It throws
+ * IntegrityError on any failure; a sink must then discard what it got. */
+export async function decryptBlob(ct: Blob, key: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, sink: (plaintext: Uint8Array<ArrayBuffer>) => void | Promise<void>): Promise<void> {
+  if (ct.size < HEADER_SIZE) throw new IntegrityError();
+  const header = new Uint8Array(await ct.slice(0, HEADER_SIZE).arrayBuffer());
+  if (header[0] !== HEADER_SIZE) throw new IntegrityError();
+  const salt = header.slice(1, 1 + SALT_SIZE);
+  const prefix = header.slice(1 + SALT_SIZE);
+  const segKey = await deriveSegmentKey(key, salt, ad, "decrypt");
+  const n = Math.max(1, Math.ceil(ct.size / SEGMENT_SIZE));
+  if (n - 1 > 0xfffffffe) throw new IntegrityError();
+  for (let i = 0; i < n; i++) {
+    const start = i === 0 ? HEADER_SIZE : i * SEGMENT_SIZE;
+    const end = Math.min(ct.size, (i + 1) * SEGMENT_SIZE);
+    if (end - start < TAG_SIZE) throw new IntegrityError();
+    const seg = await ct.slice(start, end).arrayBuffer();
+    let pt: ArrayBuffer;
+    try {
+      pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce(prefix, i, i === n - 1), tagLength: 128 }, segKey, seg);
+    } catch {
+      throw new IntegrityError();
+    }
+    await sink(new Uint8Array(pt));
+  }
+}

@@ -1,0 +1,198 @@
+import { useState } from "react";
+import { api, errorText } from "../api";
+import { ErrorText, formatBytes } from "../components/common";
+import { FORMAT_TYPES, isData, type Column, type Definition, type Node, type TestDataset } from "../types";
+import type { EditorProps } from "./DraftEditor";
+
+/** MAX_TEST_DATASET is the largest test dataset a draft takes. */
+const MAX_TEST_DATASET = 64 << 20;
+
+interface Props extends EditorProps {
+  draftID: string;
+  testDatasets: TestDataset[];
+  onTestDatasets: (ds: TestDataset[]) => void;
+}
+
+export function setNode(d: Definition, name: string, f: (n: Node) => Node): Definition {
+  return { ...d, nodes: d.nodes.map((n) => (n.name === name ? f(n) : n)) };
+}
+
+/** removeNode drops a node and every reference to it. */
+export function removeNode(d: Definition, name: string): Definition {
+  return {
+    ...d,
+    nodes: d.nodes.filter((n) => n.name !== name).map((n) => (n.dependencies?.includes(name) ? { ...n, dependencies: n.dependencies.filter((x) => x !== name) } : n)),
+    participants: d.participants.map((p) => ({ ...p, data_owner_of: p.data_owner_of?.filter((x) => x !== name), analyst_of: p.analyst_of?.filter((x) => x !== name) })),
+  };
+}
+
+export function DataTab({ def, update, readOnly, draftID, testDatasets, onTestDatasets }: Props) {
+  const [name, setName] = useState("");
+  const [kind, setKind] = useState<"raw" | "table">("raw");
+  const [required, setRequired] = useState(true);
+  const [addError, setAddError] = useState<string | null>(null);
+  const nodes = def.nodes.filter((n) => isData(n.kind));
+
+  const add = (ev: React.FormEvent) => {
+    ev.preventDefault();
+    if (def.nodes.some((n) => n.name === name)) {
+      setAddError(`a node named "${name}" already exists`);
+      return;
+    }
+    setAddError(null);
+    const node: Node = { name, kind, is_required: required || undefined };
+    if (kind === "table") node.columns = [{ name: "", format_type: "STRING", is_nullable: false }];
+    update((d) => ({ ...d, nodes: [...d.nodes, node] }));
+    setName("");
+  };
+
+  return (
+    <div className="data-tab">
+      {nodes.length === 0 && <p>No data nodes yet.</p>}
+      {nodes.map((n) => (
+        <DataNodeCard key={n.name} node={n} update={update} readOnly={readOnly} draftID={draftID} testDataset={testDatasets.find((t) => t.node === n.name)} testDatasets={testDatasets} onTestDatasets={onTestDatasets} />
+      ))}
+      {!readOnly && (
+        <form className="add-node card" onSubmit={add} aria-label="Add data node">
+          <h3>Add a data node</h3>
+          <label>
+            Name
+            <input value={name} onChange={(e) => setName(e.target.value)} required pattern="[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}" title="1-64 letters, digits, '_', '.' or '-', not starting with '.' or '-'" />
+          </label>
+          <label>
+            Type
+            <select value={kind} onChange={(e) => setKind(e.target.value as "raw" | "table")}>
+              <option value="raw">Raw file</option>
+              <option value="table">Table (CSV with columns)</option>
+            </select>
+          </label>
+          <label className="check">
+            <input type="checkbox" checked={required} onChange={(e) => setRequired(e.target.checked)} />
+            Required
+          </label>
+          <button type="submit">Add data node</button>
+          <ErrorText error={addError} />
+        </form>
+      )}
+    </div>
+  );
+}
+
+function DataNodeCard({ node, update, readOnly, draftID, testDataset, testDatasets, onTestDatasets }: { node: Node; update: Props["update"]; readOnly: boolean; draftID: string; testDataset?: TestDataset; testDatasets: TestDataset[]; onTestDatasets: Props["onTestDatasets"] }) {
+  const [testError, setTestError] = useState<string | null>(null);
+  const set = (f: (n: Node) => Node) => update((d) => setNode(d, node.name, f));
+  const setCol = (i: number, f: (c: Column) => Column) => set((n) => ({ ...n, columns: n.columns!.map((c, j) => (j === i ? f(c) : c)) }));
+  const path = `/api/v1/drafts/${encodeURIComponent(draftID)}/nodes/${encodeURIComponent(node.name)}/test-dataset`;
+
+  const putTest = async (file: File) => {
+    setTestError(null);
+    if (file.size > MAX_TEST_DATASET) {
+      setTestError(`the test dataset is ${formatBytes(file.size)}; the limit is 64 MiB`);
+      return;
+    }
+    try {
+      await api("PUT", path, undefined, { raw: file });
+      onTestDatasets([...testDatasets.filter((t) => t.node !== node.name), { node: node.name, size: file.size }]);
+    } catch (err) {
+      setTestError(errorText(err));
+    }
+  };
+  const deleteTest = async () => {
+    setTestError(null);
+    try {
+      await api("DELETE", path);
+      onTestDatasets(testDatasets.filter((t) => t.node !== node.name));
+    } catch (err) {
+      setTestError(errorText(err));
+    }
+  };
+
+  return (
+    <article className="card data-node" data-node={node.name} aria-label={`Data node ${node.name}`}>
+      <header>
+        <h3>{node.name}</h3>
+        <span className="badge">{node.kind === "raw" ? "raw file" : "table"}</span>
+        <label className="check">
+          <input type="checkbox" checked={!!node.is_required} disabled={readOnly} onChange={(e) => set((n) => ({ ...n, is_required: e.target.checked || undefined }))} />
+          Required
+        </label>
+        {!readOnly && (
+          <button type="button" className="danger small" onClick={() => update((d) => removeNode(d, node.name))} aria-label={`Remove data node ${node.name}`}>
+            Remove
+          </button>
+        )}
+      </header>
+      <p className="hint">
+        Computations read it at <code>{node.kind === "raw" ? `/input/${node.name}` : `/input/${node.name}/dataset.csv`}</code>.
+      </p>
+      {node.kind === "table" && (
+        <table className="columns">
+          <caption>Columns</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Type</th>
+              <th scope="col">Nullable</th>
+              {!readOnly && <th scope="col"><span className="visually-hidden">Remove</span></th>}
+            </tr>
+          </thead>
+          <tbody>
+            {(node.columns ?? []).map((c, i) => (
+              <tr key={i}>
+                <td>
+                  <input aria-label={`Column ${i + 1} name`} value={c.name} readOnly={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, name: e.target.value }))} />
+                </td>
+                <td>
+                  <select aria-label={`Column ${i + 1} type`} value={c.format_type} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, format_type: e.target.value }))}>
+                    {FORMAT_TYPES.map((t) => (
+                      <option key={t}>{t}</option>
+                    ))}
+                  </select>
+                </td>
+                <td>
+                  <input type="checkbox" aria-label={`Column ${i + 1} nullable`} checked={c.is_nullable} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, is_nullable: e.target.checked }))} />
+                </td>
+                {!readOnly && (
+                  <td>
+                    <button type="button" className="small" aria-label={`Remove column ${i + 1}`} onClick={() => set((n) => ({ ...n, columns: n.columns!.filter((_, j) => j !== i) }))}>
+                      ✕
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+          {!readOnly && (
+            <tfoot>
+              <tr>
+                <td colSpan={4}>
+                  <button type="button" className="small" onClick={() => set((n) => ({ ...n, columns: [...(n.columns ?? []), { name: "", format_type: "STRING", is_nullable: false }] }))}>
+                    Add column
+                  </button>
+                </td>
+              </tr>
+            </tfoot>
+          )}
+        </table>
+      )}
+      {!readOnly && (
+        <div className="test-dataset">
+          {testDataset ? (
+            <p>
+              Test dataset attached ({formatBytes(testDataset.size)}).{" "}
+              <button type="button" className="small" onClick={deleteTest}>
+                Remove test dataset
+              </button>
+            </p>
+          ) : (
+            <label>
+              Test dataset (optional, not encrypted: use made-up data)
+              <input type="file" onChange={(e) => e.target.files?.[0] && putTest(e.target.files[0])} />
+            </label>
+          )}
+          <ErrorText error={testError} />
+        </div>
+      )}
+    </article>
+  );
+}

@@ -1,0 +1,369 @@
+// A published clean room: its definition with every script readable, the
+// dataset of each data node (data owners upload here, encrypted in the
+// browser), and the computations analysts run.
+
+import { useCallback, useEffect, useRef, useState } from "react";
+import { ApiError, api, errorText, request } from "../api";
+import { CodeEditor, type Language } from "../components/CodeEditor";
+import { ErrorText, formatBytes, formatTime } from "../components/common";
+import { uploadDataset, type Progress } from "../upload";
+import { isCompute, isData, isDone, type Attestation, type DCRView, type Dataset, type Job, type Node, type ValidationReport } from "../types";
+
+export function Overview({ id, me }: { id: string; me: string }) {
+  const [view, setView] = useState<DCRView | null>(null);
+  const [att, setAtt] = useState<Attestation | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const load = useCallback(() => api<DCRView>("GET", `/api/v1/dcrs/${encodeURIComponent(id)}`).then(setView), [id]);
+  useEffect(() => {
+    load().catch((err) => setError(errorText(err)));
+    api<Attestation>("GET", "/api/v1/enclave").then(setAtt, () => {});
+  }, [load]);
+
+  if (error) return <ErrorText error={error} />;
+  if (!view) return <p className="loading">Loading…</p>;
+  const def = view.definition;
+  const p = def.participants.find((x) => x.email.toLowerCase() === me.toLowerCase());
+  const isOwner = (n: string) => !!p?.data_owner_of?.includes(n);
+  const isAnalyst = (n: string) => !!p?.analyst_of?.includes(n);
+
+  return (
+    <section className="overview">
+      <h1>{def.name}</h1>
+      {def.description && <p>{def.description}</p>}
+      <dl className="facts">
+        <dt>Clean room id</dt>
+        <dd>
+          <code data-testid="dcr-id">{view.id}</code>
+        </dd>
+        <dt>Owner</dt>
+        <dd>{def.owner}</dd>
+        <dt>Published</dt>
+        <dd>{formatTime(view.published_at)}</dd>
+        <dt>Enclave</dt>
+        <dd data-testid="enclave-mode">
+          {att ? (
+            att.platform === "software" ? (
+              <>
+                <strong>software mode</strong>: the enclave runs inside the server process. Your data is encrypted in this browser and only the enclave can open it, but no hardware vouches for the enclave: the server's operator could read it.
+              </>
+            ) : (
+              <strong>{att.platform}</strong>
+            )
+          ) : (
+            "…"
+          )}
+        </dd>
+      </dl>
+
+      <h2>Data</h2>
+      {def.nodes.filter((n) => isData(n.kind)).map((n) => (
+        <DataNode key={n.name} dcrID={view.id} node={n} dataset={view.datasets.find((d) => d.node === n.name)} canUpload={isOwner(n.name)} reload={load} />
+      ))}
+
+      <h2>Computations</h2>
+      {def.nodes.filter((n) => isCompute(n.kind)).map((n) => (
+        <ComputeNode key={n.name} dcrID={view.id} node={n} canRun={isAnalyst(n.name)} />
+      ))}
+
+      <h2>Participants</h2>
+      <table className="participants">
+        <thead>
+          <tr>
+            <th scope="col">Email</th>
+            <th scope="col">Data owner of</th>
+            <th scope="col">Analyst of</th>
+          </tr>
+        </thead>
+        <tbody>
+          {def.participants.map((x) => (
+            <tr key={x.email}>
+              <td data-label="Email">{x.email}</td>
+              <td data-label="Data owner of">{(x.data_owner_of ?? []).join(", ") || "—"}</td>
+              <td data-label="Analyst of">{(x.analyst_of ?? []).join(", ") || "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+const PHASE: Record<Progress["phase"], string> = { encrypting: "Encrypting in this browser", uploading: "Uploading ciphertext", publishing: "Sealing the key to the enclave and publishing" };
+
+function DataNode({ dcrID, node, dataset, canUpload, reload }: { dcrID: string; node: Node; dataset?: Dataset; canUpload: boolean; reload: () => Promise<void> }) {
+  const [file, setFile] = useState<File | null>(null);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [inputKey, setInputKey] = useState(0); // a new key empties the file input
+  const inputID = `file-${node.name}`;
+
+  const upload = async () => {
+    if (!file) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await uploadDataset(dcrID, node.name, file, setProgress);
+      await reload();
+      setFile(null);
+      setInputKey((k) => k + 1);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+      setProgress(null);
+    }
+  };
+  const remove = async () => {
+    setError(null);
+    try {
+      await api("DELETE", `/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node.name)}/dataset`);
+      await reload();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
+  return (
+    <article className="card data-node" data-node={node.name} aria-label={`Data node ${node.name}`}>
+      <header>
+        <h3>{node.name}</h3>
+        <span className="badge">{node.kind === "raw" ? "raw file" : "table"}</span>
+        {node.is_required && <span className="badge">required</span>}
+      </header>
+      {node.kind === "table" && (
+        <p className="hint">
+          Columns: {(node.columns ?? []).map((c) => `${c.name} (${c.format_type}${c.is_nullable ? ", nullable" : ""})`).join(", ")}
+        </p>
+      )}
+      <p data-testid="dataset-status">
+        {dataset ? (
+          <>
+            Dataset published by {dataset.published_by} on {formatTime(dataset.published_at)}: {formatBytes(dataset.size)} encrypted, manifest hash <code className="hash">{dataset.manifest_hash}</code>
+          </>
+        ) : (
+          "No dataset yet."
+        )}
+      </p>
+      {canUpload && (
+        <div className="upload">
+          <label htmlFor={inputID}>{dataset ? "Replace the dataset with a file" : "Choose a file to upload"}</label>
+          <input key={inputKey} id={inputID} type="file" disabled={busy} onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+          <button type="button" className="primary" disabled={!file || busy} onClick={upload}>
+            Encrypt and upload
+          </button>
+          {dataset && (
+            <button type="button" className="danger" disabled={busy} onClick={remove}>
+              Remove dataset
+            </button>
+          )}
+          {progress && (
+            <div className="progress" aria-live="polite">
+              <label>
+                {PHASE[progress.phase]}
+                <progress max={progress.total} value={progress.done} />
+              </label>
+              {progress.phase !== "publishing" && <span>{Math.floor((100 * progress.done) / Math.max(1, progress.total))}%</span>}
+            </div>
+          )}
+          <ErrorText error={error} />
+          {canUpload && node.kind === "table" && dataset && <Report dcrID={dcrID} node={node.name} dataset={dataset} />}
+        </div>
+      )}
+    </article>
+  );
+}
+
+function Report({ dcrID, node, dataset }: { dcrID: string; node: string; dataset: Dataset }) {
+  const [report, setReport] = useState<ValidationReport | null>(null);
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let stop = false;
+    const get = async () => {
+      if (dataset.validation_job) {
+        setPending(true);
+        // Wait for the validation job to end, then read its report.
+        for (let i = 0; i < 20 && !stop; i++) {
+          const j = await api<Job>("GET", `/api/v1/jobs/${dataset.validation_job}?wait=30s`);
+          if (isDone(j.state)) break;
+        }
+      }
+      if (stop) return;
+      try {
+        setReport(await api<ValidationReport>("GET", `/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report`));
+      } finally {
+        setPending(false);
+      }
+    };
+    get().catch((err) => !stop && setError(errorText(err)));
+    return () => void (stop = true);
+  }, [dcrID, node, dataset.manifest_hash, dataset.validation_job]);
+
+  return (
+    <section className="report" aria-label={`Validation report of ${node}`}>
+      <h4>Validation report</h4>
+      {pending && <p>Validating in the enclave…</p>}
+      <ErrorText error={error} />
+      {report && (
+        <>
+          <p className={report.valid ? "ok" : "error"}>
+            {report.valid ? "Valid" : "Invalid"}: {report.rows} rows, {report.columns} columns, {formatBytes(report.bytes)}
+            {report.error_count > 0 && `, ${report.error_count} problems`}.
+          </p>
+          {report.hint && <p className="hint">{report.hint}</p>}
+          {(report.errors ?? []).length > 0 && (
+            <ul>
+              {report.errors!.map((e, i) => (
+                <li key={i}>
+                  line {e.line}
+                  {e.column && `, column ${e.column}`}
+                  {e.value !== undefined && e.value !== "" && ` (“${e.value}”)`}: {e.message}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRun: boolean }) {
+  const [jobs, setJobs] = useState<Job[]>([]);
+  const [runError, setRunError] = useState<string | null>(null);
+  const [listError, setListError] = useState<string | null>(null);
+  const [logs, setLogs] = useState<Record<string, string>>({});
+  const [logErrors, setLogErrors] = useState<Record<string, string>>({});
+  const [file, setFile] = useState<string | null>(null);
+  const alive = useRef(true);
+  useEffect(() => () => void (alive.current = false), []);
+  const base = `/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node.name)}/jobs`;
+
+  const putJob = (j: Job) => setJobs((js) => [j, ...js.filter((x) => x.id !== j.id)].sort((a, b) => b.created_at.localeCompare(a.created_at)));
+
+  const watch = useCallback(async (j: Job) => {
+    while (alive.current && !isDone(j.state)) {
+      try {
+        j = await api<Job>("GET", `/api/v1/jobs/${j.id}?wait=30s`);
+      } catch (err) {
+        setRunError(errorText(err));
+        return;
+      }
+      if (alive.current) putJob(j);
+    }
+  }, []);
+
+  useEffect(() => {
+    if (!canRun) return;
+    api<Job[]>("GET", base)
+      .then((js) => {
+        setJobs(js.sort((a, b) => b.created_at.localeCompare(a.created_at)));
+        js.filter((j) => !isDone(j.state)).forEach(watch);
+      })
+      .catch((err) => setListError(errorText(err)));
+  }, [base, canRun, watch]);
+
+  const run = async () => {
+    setRunError(null);
+    try {
+      const j = await api<Job>("POST", base);
+      putJob(j);
+      watch(j);
+    } catch (err) {
+      setRunError(errorText(err));
+    }
+  };
+  const cancel = async (j: Job) => {
+    try {
+      await api("POST", `/api/v1/jobs/${j.id}/cancel`);
+    } catch (err) {
+      setRunError(errorText(err));
+    }
+  };
+  const showLogs = async (j: Job) => {
+    try {
+      const resp = await request("GET", `/api/v1/jobs/${j.id}/logs`);
+      const text = await resp.text();
+      setLogs((l) => ({ ...l, [j.id]: text }));
+    } catch (err) {
+      setLogErrors((l) => ({ ...l, [j.id]: err instanceof ApiError ? err.message : errorText(err) }));
+    }
+  };
+
+  const files = node.files ?? [];
+  const shown = files.find((f) => f.name === file);
+  const latest = jobs[0];
+
+  return (
+    <article className="card compute-node" data-node={node.name} aria-label={`Computation ${node.name}`}>
+      <header>
+        <h3>{node.name}</h3>
+        <span className="badge">{node.kind}</span>
+        {canRun && (
+          <button type="button" className="primary" onClick={run}>
+            Run
+          </button>
+        )}
+        {latest && (
+          <span className={`badge ${latest.state}`} data-testid="job-state" aria-live="polite">
+            {latest.state}
+          </span>
+        )}
+      </header>
+      <ErrorText error={runError} />
+      <p className="hint">
+        Reads: {(node.dependencies ?? []).join(", ") || "nothing"}. Logs: {node.enable_logs_on_error ? "shown on error" : "hidden on error"}, {node.enable_logs_on_success ? "shown on success" : "hidden on success"}.
+        {node.kind === "sql" && node.minimum_rows_count !== undefined && ` Minimum rows: ${node.minimum_rows_count}.`}
+      </p>
+      <div role="tablist" className="tabs file-tabs" aria-label={`${node.name} script and files`}>
+        <button role="tab" type="button" aria-selected={file === null} onClick={() => setFile(null)}>
+          {node.kind === "sql" ? "Query" : "Main script"}
+        </button>
+        {files.map((f) => (
+          <button role="tab" type="button" key={f.name} aria-selected={file === f.name} onClick={() => setFile(f.name)}>
+            {f.name}
+          </button>
+        ))}
+      </div>
+      {shown ? <CodeEditor key={shown.name} label={`static file ${shown.name}`} language="text" value={shown.content} readOnly /> : <CodeEditor key="main" label={`${node.name} script`} language={node.kind as Language} value={node.script ?? ""} readOnly />}
+      {canRun && (
+        <section className="jobs" aria-label={`Runs of ${node.name}`}>
+          <h4>Runs</h4>
+          <ErrorText error={listError} />
+          {jobs.length === 0 && <p>No runs yet.</p>}
+          <ul>
+            {jobs.map((j) => (
+              <li key={j.id} data-job={j.id}>
+                <span className={`badge ${j.state}`}>{j.state}</span> {formatTime(j.created_at)} by {j.created_by}
+                {j.error && <span className="error"> {j.error}</span>}
+                {(j.warnings ?? []).map((w, i) => (
+                  <span key={i} className="warning"> {w}</span>
+                ))}
+                {j.state === "succeeded" && (
+                  <a className="button small" href={`/api/v1/jobs/${j.id}/result`} download={`${node.name}.zip`}>
+                    Download {node.name}.zip
+                  </a>
+                )}
+                {!isDone(j.state) && (
+                  <button type="button" className="small" onClick={() => cancel(j)}>
+                    Cancel
+                  </button>
+                )}
+                {isDone(j.state) && j.has_logs && !logs[j.id] && (
+                  <button type="button" className="small" onClick={() => showLogs(j)}>
+                    Show logs
+                  </button>
+                )}
+                {logErrors[j.id] && <span className="error"> {logErrors[j.id]}</span>}
+                {logs[j.id] !== undefined && <pre className="logs">{logs[j.id] || "(no output)"}</pre>}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+    </article>
+  );
+}
