@@ -47,6 +47,14 @@ var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // dataNodeForOwner returns the clean room and data node of the path if the
 // caller is its data owner.
 func (s *Server) dataNodeForOwner(r *http.Request) (*cleanroom.DCR, *cleanroom.Node, error) {
+	return s.nodeWithRight(r, true)
+}
+
+// nodeWithRight returns the clean room and node of the path if the node is
+// a data node (data) or a compute node (!data) and the caller holds the
+// right to it: data owner or analyst. A participant without it gets
+// EFORBIDDEN; anyone else ENOTFOUND, from readableDCR.
+func (s *Server) nodeWithRight(r *http.Request, data bool) (*cleanroom.DCR, *cleanroom.Node, error) {
 	dcr, err := s.readableDCR(r)
 	if err != nil {
 		return nil, nil, err
@@ -55,11 +63,16 @@ func (s *Server) dataNodeForOwner(r *http.Request) (*cleanroom.DCR, *cleanroom.N
 	if err != nil {
 		return nil, nil, err
 	}
-	if !n.Kind.IsData() {
+	email := cleanroom.UserFromContext(r.Context())
+	switch {
+	case data && !n.Kind.IsData():
 		return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "node %q is a compute node; datasets go to data nodes", n.Name)
-	}
-	if !dcr.Definition.IsDataOwner(cleanroom.UserFromContext(r.Context()), n.Name) {
+	case !data && !n.Kind.IsCompute():
+		return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "node %q is a data node; only compute nodes run", n.Name)
+	case data && !dcr.Definition.IsDataOwner(email, n.Name):
 		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not a data owner of node %q", n.Name)
+	case !data && !dcr.Definition.IsAnalyst(email, n.Name):
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not an analyst of node %q", n.Name)
 	}
 	return dcr, n, nil
 }

@@ -13,21 +13,7 @@ import (
 // computeNodeForAnalyst returns the clean room and compute node of the path
 // if the caller is its analyst.
 func (s *Server) computeNodeForAnalyst(r *http.Request) (*cleanroom.DCR, *cleanroom.Node, error) {
-	dcr, err := s.readableDCR(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	n, err := nodeOf(dcr, r.PathValue("node"))
-	if err != nil {
-		return nil, nil, err
-	}
-	if !n.Kind.IsCompute() {
-		return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "node %q is a data node; only compute nodes run", n.Name)
-	}
-	if !dcr.Definition.IsAnalyst(cleanroom.UserFromContext(r.Context()), n.Name) {
-		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "you are not an analyst of node %q", n.Name)
-	}
-	return dcr, n, nil
+	return s.nodeWithRight(r, false)
 }
 
 func (s *Server) handleRunJob(w http.ResponseWriter, r *http.Request) {

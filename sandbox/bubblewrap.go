@@ -206,13 +206,8 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (_ Result, retErr error
 	if err != nil {
 		return Result{}, err
 	}
-	for i, m := range spec.Mounts {
-		if _, err := os.Stat(m.Host); err != nil {
-			if pe, ok := err.(*os.PathError); ok {
-				err = pe.Err
-			}
-			return Result{}, fmt.Errorf("%w: mount %d: host path %s: %v", ErrInvalidSpec, i+1, m.Host, err)
-		}
+	if err := spec.checkHostPaths(); err != nil {
+		return Result{}, err
 	}
 	bwrap := b.Path
 	if bwrap == "" {

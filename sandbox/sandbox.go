@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -285,4 +286,18 @@ func signalMeaning(s syscall.Signal) string {
 		return s.String()
 	}
 	return "unknown signal"
+}
+
+// checkHostPaths fails when the host path of a mount does not exist: the
+// sandbox would otherwise fail later with a message that names less.
+func (s Spec) checkHostPaths() error {
+	for i, m := range s.Mounts {
+		if _, err := os.Stat(m.Host); err != nil {
+			if pe, ok := err.(*os.PathError); ok {
+				err = pe.Err
+			}
+			return fmt.Errorf("%w: mount %d: host path %s: %v", ErrInvalidSpec, i+1, m.Host, err)
+		}
+	}
+	return nil
 }
