@@ -87,8 +87,8 @@ var environment = [][2]string{
 	{"LANG", "C.UTF-8"},
 	{"MPLBACKEND", "Agg"}, // matplotlib draws to files; there is no display
 	{"PYTHONDONTWRITEBYTECODE", "1"},
-	{"PYTHONUNBUFFERED", "1"},               // logs keep their order and survive a kill
-	{"PYTHONPATH", "/opt/cleanroom/python"}, // cleanroom_util and decentriq_util, from the kit the enclave mounts there
+	{"PYTHONUNBUFFERED", "1"},                           // logs keep their order and survive a kill
+	{"PYTHONPATH", "/input/code:/opt/cleanroom/python"}, // a computation's static files, then cleanroom_util and decentriq_util from the kit
 }
 
 // rootfs is the read-only runtime a script runs on: interpreter and

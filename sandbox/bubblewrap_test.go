@@ -591,7 +591,7 @@ print(json.dumps(dict(os.environ)))
 		"MPLBACKEND":              "Agg",
 		"PYTHONDONTWRITEBYTECODE": "1",
 		"PYTHONUNBUFFERED":        "1",
-		"PYTHONPATH":              "/opt/cleanroom/python",
+		"PYTHONPATH":              "/input/code:/opt/cleanroom/python",
 		"PWD":                     "/tmp",
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -77,7 +77,7 @@ func TestSecureUppercaseCLI(t *testing.T) {
 }
 
 // A second computation reads what the first wrote under /input/<first>/,
-// and static files appear under /input/code/.
+// and static files appear under /input/code/, where Python imports from.
 func TestChainedComputations(t *testing.T) {
 	s := startServer(t, "")
 	owner := s.addUser("owner@example.com")
@@ -93,11 +93,12 @@ words = open("/input/words").read().split()
 open("/output/sub/count.txt", "w").write(str(len(words)))
 `},
 			{Name: "second", Kind: cleanroom.NodePython, Dependencies: []string{"first"},
-				Files: []cleanroom.File{{Name: "factor.txt", Content: "10"}},
+				Files: []cleanroom.File{{Name: "factor.txt", Content: "10"}, {Name: "scale.py", Content: "def scale(n, f):\n    return n * f\n"}},
 				Script: `
+from scale import scale  # a static file is a module the script imports
 n = int(open("/input/first/sub/count.txt").read())
 factor = int(open("/input/code/factor.txt").read())
-open("/output/result.txt", "w").write(str(n * factor))
+open("/output/result.txt", "w").write(str(scale(n, factor)))
 `},
 		},
 		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"words"}, AnalystOf: []string{"second"}}},
