@@ -85,7 +85,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer m.Close()
 	fmt.Fprintf(stdout, "cleanroom server listening on %s (data in %s)\n", m.HTTP.URL(), c.DataDir)
-	fmt.Fprintf(stdout, "create a user and its API token with:\n  %s users add you@example.com --data %s\n", os.Args[0], c.DataDir)
+	fmt.Fprintf(stdout, "to log in, create a user and its API token (the last line it prints) with:\n  %s users add you@example.com --data %s\n", os.Args[0], c.DataDir)
+	fmt.Fprintf(stdout, "then sign in at %s/ with that email and token, or use the CLI with CLEANROOM_URL=%s CLEANROOM_EMAIL=you@example.com CLEANROOM_TOKEN=<token>\n", m.HTTP.URL(), m.HTTP.URL())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "shutting down")
 	return nil
