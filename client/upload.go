@@ -76,7 +76,8 @@ func (c *Client) uploadEncrypted(ctx context.Context, u Upload, key []byte) (*cl
 	go func() {
 		ew, err := crypt.NewEncryptWriter(pw, key, crypt.DatasetAD)
 		if err == nil {
-			_, err = io.Copy(ew, u.Data)
+			// Reads of a segment at a time: 1/32 of the system calls of io.Copy's 32 KiB buffer.
+			_, err = io.CopyBuffer(ew, u.Data, make([]byte, 1<<20))
 		}
 		if err == nil {
 			err = ew.Close()
