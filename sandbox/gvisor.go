@@ -839,7 +839,10 @@ func gvisorConfig(spec Spec, root string, rootMounts []ociMount, cgroupsPath str
 // gvisorSeccomp is the seccomp filter of seccomp.go as OCI configuration,
 // which runsc --oci-seccomp applies inside the sandbox: DeniedSyscalls and
 // clone with a namespace flag fail with EPERM. clone3 and personality are
-// left to the sandbox's kernel, which implements neither (ENOSYS, EINVAL).
+// left to the sandbox's kernel, which implements neither (ENOSYS, EINVAL),
+// and so are socket families: its network stack has no vsock (runsc's OCI
+// seccomp cannot express "none of these families" either). The adversarial
+// suite checks that a vsock socket fails under both sandboxes.
 func gvisorSeccomp() *ociSeccomp {
 	eperm := uint(syscall.EPERM)
 	s := &ociSeccomp{

@@ -44,6 +44,7 @@ func Policy() []byte {
 			Clone    string   `json:"clone"`
 			Clone3   string   `json:"clone3"`
 			Persona  []uint64 `json:"personality_allowed"`
+			Families []uint64 `json:"socket_families_allowed"`
 			OtherABI string   `json:"other_architectures"`
 		}{
 			Default:  "allow",
@@ -51,6 +52,7 @@ func Policy() []byte {
 			Clone:    fmt.Sprintf("EPERM with any flag of %#x", cloneNewNamespaces),
 			Clone3:   "ENOSYS",
 			Persona:  allowedPersonalities,
+			Families: allowedSocketFamilies,
 			OtherABI: "ENOSYS",
 		},
 		User:    "an unprivileged host user of its own per concurrent job when the server runs as root; else the server's user",

@@ -40,12 +40,20 @@ var DeniedSyscalls = []string{
 //     back to clone;
 //   - personality, except to read it or to set the values the C library
 //     and Python use (EPERM);
+//   - socket, except of allowedSocketFamilies (EPERM);
 //   - system calls of another architecture's ABI, such as 32-bit x86 on
 //     x86-64 (ENOSYS).
 const (
 	cloneNewNamespaces = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 // CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 	errnoENOSYS        = 38
 )
+
+// allowedSocketFamilies are the address families a script may open sockets
+// of: AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK, all confined by the
+// sandbox's network namespace. Others are refused with EPERM: AF_VSOCK
+// above all, whose ports belong to the whole machine and its hypervisor,
+// not to a network namespace.
+var allowedSocketFamilies = []uint64{1, 2, 10, 16}
 
 // allowedPersonalities are the personality(2) arguments the filter lets
 // through: PER_LINUX, PER_LINUX32, UNAME26 with either, and 0xffffffff,
@@ -61,9 +69,12 @@ func seccompPolicy(info *arch.Info) seccomp.Policy {
 			names = append(names, name)
 		}
 	}
-	var notAllowed seccomp.ArgumentConditions
+	var notAllowed, otherFamily seccomp.ArgumentConditions
 	for _, p := range allowedPersonalities {
 		notAllowed = append(notAllowed, seccomp.Condition{Argument: 0, Operation: seccomp.NotEqual, Value: p})
+	}
+	for _, f := range allowedSocketFamilies {
+		otherFamily = append(otherFamily, seccomp.Condition{Argument: 0, Operation: seccomp.NotEqual, Value: f})
 	}
 	return seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
@@ -73,6 +84,7 @@ func seccompPolicy(info *arch.Info) seccomp.Policy {
 			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{
 				{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsSet, Value: cloneNewNamespaces}}},
 				{Name: "personality", Conditions: notAllowed},
+				{Name: "socket", Conditions: otherFamily},
 			}},
 		},
 	}

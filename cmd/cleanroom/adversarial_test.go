@@ -149,6 +149,10 @@ func testAdversarial(t *testing.T, sandboxKind string) {
 		host, p, _ := net.SplitHostPort(target)
 		network = append(network, fmt.Sprintf(`check("connect %s", lambda: connect((%q, %s)))`, target, host, p))
 	}
+	// vsock ports belong to the machine and its hypervisor, not to a
+	// network namespace: no socket of that family may even be made.
+	network = append(network, `check("vsock socket", lambda: socket.socket(40, socket.SOCK_STREAM))`,
+		`check("vsock to the host", lambda: socket.socket(40, socket.SOCK_STREAM).connect((2, 1024)))`)
 	for _, ip := range hostIPs {
 		for _, p := range []string{port, anyPort} {
 			network = append(network, fmt.Sprintf(`check("connect %s:%s", lambda: connect((%q, %s)))`, ip, p, ip, p))
