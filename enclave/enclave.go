@@ -129,6 +129,9 @@ func (e *Enclave) Open() error {
 	if err := e.prepareScratch(); err != nil {
 		return err
 	}
+	if err := e.reapScratch(); err != nil {
+		return err
+	}
 	if err := e.leaseUsers(max(e.Concurrency, 1)); err != nil {
 		return err
 	}

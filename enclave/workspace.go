@@ -1,13 +1,16 @@
 package enclave
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -47,7 +50,9 @@ func (w *workspace) tablePath(node string) string { return filepath.Join(w.dir, 
 
 // newWorkspace makes the scratch directory of a job running as user.
 func (e *Enclave) newWorkspace(user *sandbox.User) (*workspace, error) {
-	dir, err := os.MkdirTemp(e.ScratchDir, "cleanroom-job-")
+	// The server's PID in the name lets the next server remove what a
+	// crash left behind (reapScratch).
+	dir, err := os.MkdirTemp(e.ScratchDir, fmt.Sprintf("%s%d-", scratchPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +236,58 @@ func outputSizeError(max int64) error {
 
 func outputFilesError(max int) error {
 	return &sandbox.LimitError{Limit: "output file", Max: fmt.Sprintf("%d files", max)}
+}
+
+// scratchPrefix starts the name of every job's scratch directory.
+const scratchPrefix = "cleanroom-job-"
+
+var scratchRE = regexp.MustCompile(`^` + scratchPrefix + `(\d+)-`)
+
+// reapScratch removes the scratch directories of servers that died
+// without removing them (killed, or a crashed machine): they hold
+// decrypted inputs, and maybe a mounted /output. A directory of a server
+// still running is left alone.
+func (e *Enclave) reapScratch() error {
+	dir := cmp.Or(e.ScratchDir, os.TempDir())
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("scratch directory: %w", err)
+	}
+	for _, ent := range entries {
+		m := scratchRE.FindStringSubmatch(ent.Name())
+		if m == nil || !ent.IsDir() {
+			continue
+		}
+		if pid, _ := strconv.Atoi(m[1]); pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		path := filepath.Join(dir, ent.Name())
+		for _, mnt := range mountsUnder(path) {
+			syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("remove a dead server's scratch directory: %w", err)
+		}
+		e.Logger.Warn("removed the scratch directory of a server that stopped without cleaning up", "dir", path)
+	}
+	return nil
+}
+
+// mountsUnder returns the mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		// Field 5 is the mount point, with spaces and such escaped as octal.
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 // prepareScratch checks that the users jobs run as can reach ScratchDir,

@@ -192,7 +192,18 @@ func TestRestartFailsRunningJob(t *testing.T) {
 	s.kill()
 	waitFor(t, "the killed server's sandbox to end", func() bool { return !processRunning(marker) })
 
-	s2 := startServer(t, s.DataDir)
+	// The killed server left the job's decrypted inputs in its scratch
+	// directory; the next server on it removes them, mounts included.
+	if left, _ := os.ReadDir(s.Scratch); len(left) == 0 {
+		t.Fatal("the killed server left no scratch directory: the check below would prove nothing")
+	}
+	s2 := startServer(t, s.DataDir, "--scratch", s.Scratch)
+	if left, _ := os.ReadDir(s.Scratch); len(left) != 0 {
+		t.Errorf("scratch directory after restart: %v, want it empty", left)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), s.Scratch) {
+		t.Errorf("a mount under the scratch directory outlived the killed server")
+	}
 	analyst := client.New(s2.URL, r.analyst.Email, r.analyst.Token)
 	j, err := analyst.Job(ctx, job.ID)
 	if err != nil {
