@@ -163,7 +163,7 @@ func (d *Definition) Validate() error {
 
 	emails := map[string]bool{}
 	for _, p := range d.Participants {
-		key := strings.ToLower(p.Email)
+		key := lowerASCII(p.Email)
 		switch {
 		case !validEmail(p.Email):
 			add("participant %q: not an email address", p.Email)
@@ -306,17 +306,41 @@ func (d *Definition) findCycle(nodes map[string]*Node) []string {
 	return nil
 }
 
-// CheckEmail returns EINVALID unless s is a bare email address.
+// CheckEmail returns EINVALID unless s is a bare ASCII email address.
 func CheckEmail(s string) error {
 	if !validEmail(s) {
-		return Errorf(EINVALID, "%q is not an email address", s)
+		return Errorf(EINVALID, "%q is not an email address (bare ASCII addresses only, such as alice@example.com)", s)
 	}
 	return nil
 }
 
+// validEmail accepts bare ASCII addresses only. Unicode case folding makes
+// look-alikes equal (U+017F ſ folds to s), so a non-ASCII address could
+// claim another user's rights in a comparison that ignores case.
 func validEmail(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && a.Name == ""
+}
+
+// SameEmail reports whether a and b are the same address, ignoring the case
+// of ASCII letters only.
+func SameEmail(a, b string) bool {
+	return len(a) == len(b) && lowerASCII(a) == lowerASCII(b)
+}
+
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // Canonical returns the canonical JSON of the definition: object keys
@@ -373,7 +397,7 @@ func (d *Definition) Node(name string) *Node {
 
 func (d *Definition) participant(email string) *Participant {
 	for i := range d.Participants {
-		if strings.EqualFold(d.Participants[i].Email, email) {
+		if SameEmail(d.Participants[i].Email, email) {
 			return &d.Participants[i]
 		}
 	}
@@ -383,7 +407,7 @@ func (d *Definition) participant(email string) *Participant {
 // CanRead reports whether email may see the clean room: its owner and its
 // participants. Everyone else must not learn that it exists.
 func (d *Definition) CanRead(email string) bool {
-	return strings.EqualFold(d.Owner, email) || d.participant(email) != nil
+	return SameEmail(d.Owner, email) || d.participant(email) != nil
 }
 
 // IsDataOwner reports whether email may upload, publish and remove the dataset of node.
@@ -400,10 +424,10 @@ func (d *Definition) IsAnalyst(email, node string) bool {
 
 // Members returns every email that can read the clean room, lowercased.
 func (d *Definition) Members() []string {
-	seen := map[string]bool{strings.ToLower(d.Owner): true}
-	out := []string{strings.ToLower(d.Owner)}
+	seen := map[string]bool{lowerASCII(d.Owner): true}
+	out := []string{lowerASCII(d.Owner)}
 	for _, p := range d.Participants {
-		if e := strings.ToLower(p.Email); !seen[e] {
+		if e := lowerASCII(p.Email); !seen[e] {
 			seen[e] = true
 			out = append(out, e)
 		}

@@ -211,6 +211,28 @@ func TestPlanOrdersDependenciesFirst(t *testing.T) {
 	}
 }
 
+// Look-alike Unicode addresses are refused: Unicode case folding would make
+// "ſam@x.com" equal to "sam@x.com" and hand one the other's rights.
+func TestEmailsAreASCII(t *testing.T) {
+	for _, e := range []string{"ſam@example.com", "\u212aim@example.com", "josé@example.com"} {
+		if cleanroom.CheckEmail(e) == nil {
+			t.Errorf("%q accepted", e)
+		}
+		d := uppercase()
+		d.Participants = append(d.Participants, cleanroom.Participant{Email: e})
+		if d.Validate() == nil {
+			t.Errorf("participant %q accepted", e)
+		}
+	}
+	d := uppercase()
+	if d.CanRead("ſwner@example.com") || d.IsAnalyst("\u212a@example.com", "uppercase_text_node") {
+		t.Error("a look-alike address reads the clean room")
+	}
+	if !cleanroom.SameEmail("Owner@Example.COM", "owner@example.com") || cleanroom.SameEmail("ſam@x.com", "sam@x.com") {
+		t.Error("SameEmail folds other than ASCII case")
+	}
+}
+
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 512 << 20: "512 MiB", 1536: "1.5 KiB", 4 << 30: "4 GiB"} {
 		if got := cleanroom.FormatBytes(n); got != want {

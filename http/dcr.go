@@ -3,7 +3,6 @@ package http
 import (
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -31,7 +30,7 @@ func (s *Server) handlePublishDCR(w http.ResponseWriter, r *http.Request) {
 // The same definition published again keeps its id and reports Created false.
 func (s *Server) publish(r *http.Request, def *cleanroom.Definition) (*cleanroom.PublishResult, error) {
 	email := cleanroom.UserFromContext(r.Context())
-	if !strings.EqualFold(def.Owner, email) {
+	if !cleanroom.SameEmail(def.Owner, email) {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "owner is %q but you are %q; a clean room is published by its owner", def.Owner, email)
 	}
 	canonical, err := def.Canonical()

@@ -184,7 +184,7 @@ func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
 		if email == "" {
 			s.Error(w, r, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "missing %s header; send the email the token was made for", EmailHeader))
 			return
-		} else if !strings.EqualFold(email, user.Email) {
+		} else if !cleanroom.SameEmail(email, user.Email) {
 			s.Error(w, r, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "this API token does not belong to %s", email))
 			return
 		}

@@ -147,7 +147,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if !strings.EqualFold(strings.TrimSpace(req.Email), user.Email) {
+	if !cleanroom.SameEmail(strings.TrimSpace(req.Email), user.Email) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "this API token does not belong to %s", req.Email))
 		return
 	}
