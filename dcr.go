@@ -19,6 +19,10 @@ import (
 // read the whole agreement.
 const MaxDefinitionSize = 4 << 20
 
+// MaxNodes bounds the nodes of a clean room: far more than any agreement
+// people read, and few enough that planning a run stays instant.
+const MaxNodes = 1000
+
 // NodeKind says what a node is.
 type NodeKind string
 
@@ -137,6 +141,8 @@ func (d *Definition) Validate() error {
 	}
 	if len(d.Nodes) == 0 {
 		add("there are no nodes; add at least one data or compute node")
+	} else if len(d.Nodes) > MaxNodes {
+		return Errorf(ETOOLARGE, "definition has %d nodes; the limit is %d", len(d.Nodes), MaxNodes)
 	}
 
 	nodes := map[string]*Node{}
@@ -444,24 +450,41 @@ func (d *Definition) Plan(node string) (compute []*Node, data []*Node, err error
 	} else if !target.Kind.IsCompute() {
 		return nil, nil, Errorf(EINVALID, "node %q is a data node; only compute nodes can be run", node)
 	}
-	seen := map[string]bool{}
-	var visit func(n *Node)
-	visit = func(n *Node) {
-		if seen[n.Name] {
-			return
-		}
-		seen[n.Name] = true
-		for _, dep := range n.Dependencies {
-			visit(d.Node(dep))
-		}
+	for _, n := range d.dependencyOrder(target) {
 		if n.Kind.IsCompute() {
 			compute = append(compute, n)
 		} else {
 			data = append(data, n)
 		}
 	}
-	visit(target)
 	return compute, data, nil
+}
+
+// dependencyOrder returns roots and every node they depend on, each after
+// its dependencies, in one walk of the graph. The definition must be valid
+// (no unknown dependency, no cycle).
+func (d *Definition) dependencyOrder(roots ...*Node) []*Node {
+	byName := make(map[string]*Node, len(d.Nodes))
+	for i := range d.Nodes {
+		byName[d.Nodes[i].Name] = &d.Nodes[i]
+	}
+	seen := map[string]bool{}
+	var out []*Node
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		if n == nil || seen[n.Name] {
+			return
+		}
+		seen[n.Name] = true
+		for _, dep := range n.Dependencies {
+			visit(byName[dep])
+		}
+		out = append(out, n)
+	}
+	for _, n := range roots {
+		visit(n)
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

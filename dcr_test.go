@@ -2,8 +2,10 @@ package cleanroom_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -230,6 +232,36 @@ func TestEmailsAreASCII(t *testing.T) {
 	}
 	if !cleanroom.SameEmail("Owner@Example.COM", "owner@example.com") || cleanroom.SameEmail("ſam@x.com", "sam@x.com") {
 		t.Error("SameEmail folds other than ASCII case")
+	}
+}
+
+// A long chain plans at once, and a definition past MaxNodes is refused
+// before anything walks it.
+func TestLargeDefinitions(t *testing.T) {
+	d := &cleanroom.Definition{Name: "chain", Owner: "owner@example.com"}
+	for i := range cleanroom.MaxNodes {
+		n := cleanroom.Node{Name: fmt.Sprintf("n%d", i), Kind: cleanroom.NodePython, Script: "pass"}
+		if i > 0 {
+			n.Dependencies = []string{fmt.Sprintf("n%d", i-1)}
+		}
+		d.Nodes = append(d.Nodes, n)
+	}
+	start := time.Now()
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if order := d.ComputeOrder(); len(order) != cleanroom.MaxNodes || order[0].Name != "n0" {
+		t.Fatalf("order of %d nodes starts %s", len(order), order[0].Name)
+	}
+	if compute, _, _ := d.Plan(fmt.Sprintf("n%d", cleanroom.MaxNodes-1)); len(compute) != cleanroom.MaxNodes {
+		t.Fatalf("plan has %d nodes", len(compute))
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("validating and planning %d nodes took %v", cleanroom.MaxNodes, took)
+	}
+	d.Nodes = append(d.Nodes, cleanroom.Node{Name: "one_more", Kind: cleanroom.NodeRaw})
+	if err := d.Validate(); cleanroom.ErrorCode(err) != cleanroom.ETOOLARGE {
+		t.Fatalf("%d nodes: %v, want too_large", len(d.Nodes), err)
 	}
 }
 

@@ -105,21 +105,13 @@ const MaxTestDatasetSize = 64 << 20
 
 // ComputeOrder returns every compute node, each after the nodes it depends on.
 func (d *Definition) ComputeOrder() []*Node {
-	seen := map[string]bool{}
-	var out []*Node
+	var roots, out []*Node
 	for i := range d.Nodes {
-		if !d.Nodes[i].Kind.IsCompute() {
-			continue
-		}
-		compute, _, err := d.Plan(d.Nodes[i].Name)
-		if err != nil {
-			continue
-		}
-		for _, n := range compute {
-			if !seen[n.Name] {
-				seen[n.Name] = true
-				out = append(out, n)
-			}
+		roots = append(roots, &d.Nodes[i])
+	}
+	for _, n := range d.dependencyOrder(roots...) {
+		if n.Kind.IsCompute() {
+			out = append(out, n)
 		}
 	}
 	return out
