@@ -68,11 +68,16 @@ func (c *Client) PublishDraft(ctx context.Context, id string) (*cleanroom.Publis
 	return &out, nil
 }
 
+// StartDraftTest starts "test all computations" on a draft.
+func (c *Client) StartDraftTest(ctx context.Context, id string) (*cleanroom.DraftTest, error) {
+	var started cleanroom.DraftTest
+	return &started, c.do(ctx, "POST", draftPath(id)+"/tests", nil, &started)
+}
+
 // TestDraft starts "test all computations" on a draft and waits for its
 // outcome.
 func (c *Client) TestDraft(ctx context.Context, id string) (*cleanroom.DraftTest, error) {
-	var started cleanroom.DraftTest
-	if err := c.do(ctx, "POST", draftPath(id)+"/tests", nil, &started); err != nil {
+	if _, err := c.StartDraftTest(ctx, id); err != nil {
 		return nil, err
 	}
 	for {

@@ -48,13 +48,30 @@ func (e *Enclave) StoreTestDataset(ctx context.Context, draftID, node string, r 
 	return &cleanroom.TestDataset{DraftID: draftID, Node: node, Size: size, SealedKey: sealed}, nil
 }
 
+// MaxDraftTestsPerUser bounds the draft tests one user has running or
+// waiting: tests take the job slots real jobs need.
+const MaxDraftTestsPerUser = 2
+
 // StartDraftTest tests every computation of def in the background, on
 // empty inputs or the given test datasets, and records the outcome as
-// test. It runs when a job slot is free, like a job.
-func (e *Enclave) StartDraftTest(test *cleanroom.DraftTest, def *cleanroom.Definition, data []*cleanroom.TestDataset) {
+// test. It runs when a job slot is free, like a job. Returns ECONFLICT
+// when owner already has MaxDraftTestsPerUser tests under way.
+func (e *Enclave) StartDraftTest(owner string, test *cleanroom.DraftTest, def *cleanroom.Definition, data []*cleanroom.TestDataset) error {
+	e.mu.Lock()
+	if e.testsOf[owner] >= MaxDraftTestsPerUser {
+		e.mu.Unlock()
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "you have %d draft tests under way, the most at once; wait for one to end", MaxDraftTestsPerUser)
+	}
+	e.testsOf[owner]++
+	e.mu.Unlock()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			e.testsOf[owner]--
+			e.mu.Unlock()
+		}()
 		nodes, errMsg := e.testDraft(e.ctx, test.DraftID, def, data)
 		if e.ctx.Err() != nil {
 			errMsg = "the server stopped during the test; run it again"
@@ -64,10 +81,14 @@ func (e *Enclave) StartDraftTest(test *cleanroom.DraftTest, def *cleanroom.Defin
 		}
 		e.announceJobEnded()
 	}()
+	return nil
 }
 
 func (e *Enclave) testDraft(ctx context.Context, draftID string, def *cleanroom.Definition, data []*cleanroom.TestDataset) ([]cleanroom.NodeTest, string) {
-	slot := <-e.slots
+	slot, err := e.takeSlot(ctx)
+	if err != nil {
+		return nil, "the server stopped before the test could run; run it again"
+	}
 	defer func() { e.slots <- slot }()
 	w, err := e.newWorkspace(slot)
 	if err != nil {

@@ -62,7 +62,8 @@ type Enclave struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
-	ended   chan struct{} // closed and replaced whenever a job ends
+	testsOf map[string]int // draft tests under way, by owner
+	ended   chan struct{}  // closed and replaced whenever a job ends
 }
 
 // NewEnclave returns an enclave holding key.
@@ -77,6 +78,7 @@ func NewEnclave(key *crypt.PrivateKey) *Enclave {
 		key:         key,
 		wake:        make(chan struct{}, 1),
 		running:     map[string]context.CancelCauseFunc{},
+		testsOf:     map[string]int{},
 		ended:       make(chan struct{}),
 
 		JobMemory:      sandbox.DefaultMemory,
@@ -152,6 +154,16 @@ func (e *Enclave) Close() error {
 	e.wg.Wait()
 	e.releaseUsers()
 	return nil
+}
+
+// takeSlot waits for a free job user, or for ctx to end.
+func (e *Enclave) takeSlot(ctx context.Context) (*sandbox.User, error) {
+	select {
+	case u := <-e.slots:
+		return u, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // Notify tells the workers that a job was queued.

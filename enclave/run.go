@@ -87,7 +87,10 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 		return e.failed(job, failf("node %q does not exist in this clean room", job.Node))
 	}
 
-	user := <-e.slots
+	user, err := e.takeSlot(ctx)
+	if err != nil {
+		return e.failed(job, err)
+	}
 	defer func() { e.slots <- user }()
 	w, err := e.newWorkspace(user)
 	if err != nil {

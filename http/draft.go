@@ -3,6 +3,7 @@ package http
 import (
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -136,12 +137,20 @@ func (s *Server) handleTestDraft(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if last, err := s.Store.LatestDraftTest(r.Context(), d.ID); err == nil && last.State == cleanroom.DraftTestRunning {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "a test of this draft is already running (started %s); wait for it to end", last.CreatedAt.Format(time.RFC3339)))
+		return
+	}
 	test := &cleanroom.DraftTest{ID: cleanroom.NewID(), DraftID: d.ID, Nodes: []cleanroom.NodeTest{}, CreatedAt: s.Now().UTC()}
 	if err := s.Store.CreateDraftTest(r.Context(), test); err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	s.Enclave.StartDraftTest(test, d.Definition, d.TestDatasets)
+	if err := s.Enclave.StartDraftTest(d.Owner, test, d.Definition, d.TestDatasets); err != nil {
+		s.Store.FinishDraftTest(r.Context(), test.ID, nil, cleanroom.ErrorMessage(err), s.Now())
+		s.Error(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusAccepted, test)
 }
 

@@ -125,6 +125,31 @@ open("/output/shout.txt", "w").write(text.upper())
 		t.Errorf("cleanroom draft test: %v\n%s", err, out)
 	}
 
+	// One test of a draft at a time, and at most a couple per user: tests
+	// take the job slots real jobs need.
+	def.Nodes[3].Script = "import time\ntime.sleep(30)\n"
+	if _, err := alice.UpdateDraft(ctx, d.ID, def); err != nil {
+		t.Fatal(err)
+	}
+	started := func(id string) error {
+		_, err := alice.StartDraftTest(ctx, id)
+		return err
+	}
+	if err := started(d.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "a second test of the same draft", started(d.ID), cleanroom.ECONFLICT)
+	d2, _ := alice.CreateDraft(ctx, def)
+	d3, _ := alice.CreateDraft(ctx, def)
+	if err := started(d2.ID); err != nil {
+		t.Fatal(err)
+	}
+	err = started(d3.ID)
+	wantCode(t, "a third test at once", err, cleanroom.ECONFLICT)
+	if err == nil || !strings.Contains(err.Error(), "2 draft tests under way") {
+		t.Errorf("third test: %v", err)
+	}
+
 	// An incomplete draft cannot be tested: it says what is missing.
 	def.Nodes[3].Script = ""
 	if _, err := alice.UpdateDraft(ctx, d.ID, def); err != nil {
