@@ -112,6 +112,12 @@ func invalidTable(node string, rep *table.Report) error {
 // to a table node and stores the full report, encrypted, for the node's
 // data owners. The job succeeds when the table is valid.
 func (e *Enclave) runValidation(ctx context.Context, job *cleanroom.Job, dcrID string, n *cleanroom.Node, ws *workspace) cleanroom.JobUpdate {
+	ds, err := e.Store.FindDataset(ctx, dcrID, n.Name)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND || (err == nil && ds.ValidationJob != job.ID) {
+		return cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "the dataset this job was to check was replaced or removed"}
+	} else if err != nil {
+		return e.failed(job, err)
+	}
 	if err := e.decryptDataset(ctx, dcrID, n, ws.dataPath(n.Name)); err != nil {
 		return e.failed(job, err)
 	}
@@ -162,7 +168,9 @@ func (e *Enclave) loadTable(ctx context.Context, w *workspace, dcrID string, n *
 	}
 	var v *cleanroom.Job
 	if ds != nil && ds.ValidationJob != "" {
-		if v, err = e.Store.FindJob(ctx, ds.ValidationJob); err != nil {
+		if v, err = e.Store.FindJob(ctx, ds.ValidationJob); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			v = nil // not queued yet: checked below
+		} else if err != nil {
 			return err
 		}
 	}

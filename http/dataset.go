@@ -106,22 +106,22 @@ func (s *Server) handlePublishDataset(w http.ResponseWriter, r *http.Request) {
 	}
 	email := cleanroom.UserFromContext(r.Context())
 	ds := &cleanroom.Dataset{DCRID: dcr.ID, Node: n.Name, ManifestHash: blob.Hash, Size: blob.Size, SealedKey: req.SealedKey, PublishedBy: email, PublishedAt: s.Now().UTC()}
-	var validation *cleanroom.Job
 	if n.Kind == cleanroom.NodeTable {
 		// Only the enclave reads the rows: it checks them in a job whose
-		// report the data owners read.
-		validation = &cleanroom.Job{ID: cleanroom.NewID(), DCRID: dcr.ID, Node: n.Name, CreatedBy: email, State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
-		if err := s.Store.CreateJob(r.Context(), validation); err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		ds.ValidationJob = validation.ID
+		// report the data owners read. The dataset names the job before
+		// the job exists, so the job can only ever find this dataset.
+		ds.ValidationJob = cleanroom.NewID()
 	}
 	if err := s.Store.PutDataset(r.Context(), ds); err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if validation != nil {
+	if ds.ValidationJob != "" {
+		job := &cleanroom.Job{ID: ds.ValidationJob, DCRID: dcr.ID, Node: n.Name, CreatedBy: email, State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
+		if err := s.Store.CreateJob(r.Context(), job); err != nil {
+			// The table is checked when a computation runs it all the same.
+			s.Logger.Error("queue table validation", "dcr", dcr.ID, "node", n.Name, "err", err)
+		}
 		s.Enclave.Notify()
 	}
 	writeJSON(w, http.StatusOK, ds)

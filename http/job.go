@@ -57,10 +57,15 @@ func (s *Server) checkInput(r *http.Request, dcrID string, d *cleanroom.Node) er
 		return err
 	}
 	v, err := s.Store.FindJob(r.Context(), ds.ValidationJob)
-	if err != nil {
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		return nil // not queued yet: the enclave checks the table when it runs
+	} else if err != nil {
 		return err
 	}
-	if v.State == cleanroom.JobFailed || v.State == cleanroom.JobCancelled {
+	// A failed validation with a report found problems in the data. One
+	// without (interrupted, cancelled) says nothing of it: the enclave
+	// checks the table when it runs.
+	if v.State == cleanroom.JobFailed && v.ResultSize > 0 {
 		return cleanroom.Errorf(cleanroom.ECONFLICT, "the dataset of table %q failed validation, so no computation can use it; its data owner must publish a corrected file (the validation report says what is wrong)", d.Name)
 	}
 	return nil

@@ -349,3 +349,27 @@ func runCmd(name string, args ...string) (string, error) {
 	out, err := osexec.Command(name, args...).Output()
 	return string(out), err
 }
+
+// A relative --scratch works: job directories are mounted by absolute path.
+func TestRelativeScratch(t *testing.T) {
+	// Job users pass through every parent on their way to the scratch
+	// directory: not a t.TempDir, whose parent only root enters.
+	dir, err := os.MkdirTemp("", "cleanroom-relative-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	os.Mkdir("scratch", 0o755)
+	s := startServer(t, "", "--scratch", "scratch")
+	r := setupRoles(t, s, `open("/output/out.txt", "w").write(open("/input/data").read())`, false)
+	uploadString(t, r.dataOwner, r.id, "data", "relative")
+	if files := resultFiles(t, r.analyst, runJob(t, r.analyst, r.id, "compute")); files["out.txt"] != "relative" {
+		t.Fatalf("result %v", files)
+	}
+}

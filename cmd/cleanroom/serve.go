@@ -68,11 +68,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	c.WorkerBin = *workerBin
+	// Job directories are mounted into sandboxes, which take absolute paths only.
+	var err error
+	if c.ScratchDir, err = filepath.Abs(c.ScratchDir); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	// The image is ready before the server listens: a server that could
 	// accept jobs and then fail to build what they run on would leave them
 	// queued with no one to run them.
-	var err error
 	if c.Images, err = ensureImages(ctx, c.ImagesDir, logger, stderr); err != nil {
 		return err
 	}
