@@ -74,12 +74,15 @@ func (e *Enclave) newWorkspace(user *sandbox.User) (*workspace, error) {
 }
 
 // share gives the job's group read access to path with mode; the owner
-// stays the server's user, so the job cannot change it.
+// stays the server's user, so the job cannot change it. Without a job user
+// the job runs as the server's user, and nothing is shared: the group bits
+// would open decrypted data to every member of the server's group.
 func (w *workspace) share(path string, mode os.FileMode) error {
-	if w.user != nil {
-		if err := os.Lchown(path, 0, w.user.GID); err != nil {
-			return err
-		}
+	if w.user == nil {
+		return os.Chmod(path, mode&0o700)
+	}
+	if err := os.Lchown(path, 0, w.user.GID); err != nil {
+		return err
 	}
 	return os.Chmod(path, mode)
 }
