@@ -136,6 +136,20 @@ func waitDeadline(r *http.Request) (<-chan time.Time, func(), error) {
 
 // handleGetJob returns a job's status. With ?wait=DURATION it answers as
 // soon as the job has ended, or when the duration has passed.
+// ownJob is visibleJob for what only the user who asked for the job may
+// do: read its result and logs, cancel it. Another analyst of the node
+// sees that the job exists, not what it computed.
+func (s *Server) ownJob(r *http.Request) (*cleanroom.Job, *cleanroom.Node, error) {
+	job, n, err := s.visibleJob(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cleanroom.SameEmail(job.CreatedBy, cleanroom.UserFromContext(r.Context())) {
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "job %s is %s's: only the user who ran a job reads its result and logs or cancels it", job.ID, job.CreatedBy)
+	}
+	return job, n, nil
+}
+
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 	s.longPoll(w, r, func() (any, bool, error) {
 		job, _, err := s.visibleJob(r)
@@ -179,7 +193,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, fetch func() (
 }
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
-	job, _, err := s.visibleJob(r)
+	job, _, err := s.ownJob(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -196,7 +210,7 @@ func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
-	job, n, err := s.visibleJob(r)
+	job, n, err := s.ownJob(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -230,7 +244,7 @@ func noLogsError(job *cleanroom.Job, n *cleanroom.Node) error {
 }
 
 func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
-	job, n, err := s.visibleJob(r)
+	job, n, err := s.ownJob(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return

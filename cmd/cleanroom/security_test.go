@@ -19,8 +19,8 @@ import (
 
 // roles publishes a clean room with one user per role and returns them.
 type roles struct {
-	id                                      string
-	owner, dataOwner, analyst, viewer, none *client.Client
+	id                                                string
+	owner, dataOwner, analyst, analyst2, viewer, none *client.Client
 }
 
 func setupRoles(t *testing.T, s *testServer, script string, logsOnError bool) roles {
@@ -29,6 +29,7 @@ func setupRoles(t *testing.T, s *testServer, script string, logsOnError bool) ro
 		owner:     s.addUser("owner@example.com"),
 		dataOwner: s.addUser("data@example.com"),
 		analyst:   s.addUser("analyst@example.com"),
+		analyst2:  s.addUser("analyst2@example.com"),
 		viewer:    s.addUser("viewer@example.com"),
 		none:      s.addUser("stranger@example.com"),
 	}
@@ -42,6 +43,7 @@ func setupRoles(t *testing.T, s *testServer, script string, logsOnError bool) ro
 		Participants: []cleanroom.Participant{
 			{Email: "data@example.com", DataOwnerOf: []string{"data"}},
 			{Email: "analyst@example.com", AnalystOf: []string{"compute"}},
+			{Email: "analyst2@example.com", AnalystOf: []string{"compute"}},
 			{Email: "viewer@example.com"},
 		},
 	})
@@ -102,6 +104,15 @@ func TestPermissions(t *testing.T) {
 	if files := resultFiles(t, r.analyst, job); files["out.txt"] != "secret" {
 		t.Fatalf("analyst's result = %v", files)
 	}
+	// Another analyst of the node sees the job, not what it computed.
+	if _, err := r.analyst2.Job(ctx, job.ID); err != nil {
+		t.Errorf("second analyst cannot see the job: %v", err)
+	}
+	_, err = r.analyst2.Result(ctx, job.ID, &bytes.Buffer{})
+	wantCode(t, "second analyst downloads another's result", err, cleanroom.EFORBIDDEN)
+	_, err = r.analyst2.Logs(ctx, job.ID)
+	wantCode(t, "second analyst reads another's logs", err, cleanroom.EFORBIDDEN)
+	wantCode(t, "second analyst cancels another's job", r.analyst2.Cancel(ctx, job.ID), cleanroom.EFORBIDDEN)
 	for _, c := range []struct {
 		user *client.Client
 		code string
