@@ -82,6 +82,9 @@ type Store interface {
 	ListJobs(ctx context.Context, dcrID, node string) ([]*Job, error)
 	// ClaimJob moves the oldest queued job to running and returns it. Returns ENOTFOUND when none is queued.
 	ClaimJob(ctx context.Context, now time.Time) (*Job, error)
+	// CancelQueuedJob ends a job that has not started. Returns ECONFLICT
+	// if it has started or ended, ENOTFOUND if there is no such job.
+	CancelQueuedJob(ctx context.Context, id, reason string, now time.Time) error
 	// FinishJob records how a running or queued job ended. Returns ECONFLICT if it had already ended.
 	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error
 	// CreateDraft stores a new draft.

@@ -178,18 +178,35 @@ var errCancelled = errors.New("cancelled by the analyst")
 
 // Cancel ends a queued or running job. Returns ECONFLICT if it has already ended.
 func (e *Enclave) Cancel(ctx context.Context, job *cleanroom.Job) error {
-	e.mu.Lock()
-	stop := e.running[job.ID]
-	e.mu.Unlock()
-	if stop != nil {
-		stop(errCancelled)
-		return nil
+	for {
+		e.mu.Lock()
+		stop := e.running[job.ID]
+		e.mu.Unlock()
+		if stop != nil {
+			stop(errCancelled)
+			return nil
+		}
+		err := e.Store.CancelQueuedJob(ctx, job.ID, "cancelled before it started", e.Now())
+		if err == nil {
+			e.announceJobEnded()
+		}
+		if cleanroom.ErrorCode(err) != cleanroom.ECONFLICT {
+			return err
+		}
+		// No longer queued: a worker has just claimed it and is about to
+		// register it as running, or it is ending. Look again.
+		j, err := e.Store.FindJob(ctx, job.ID)
+		if err != nil {
+			return err
+		} else if j.State.Done() {
+			return cleanroom.Errorf(cleanroom.ECONFLICT, "job has already ended (%s)", j.State)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	err := e.Store.FinishJob(ctx, job.ID, cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "cancelled before it started"}, e.Now())
-	if err == nil {
-		e.announceJobEnded()
-	}
-	return err
 }
 
 func (e *Enclave) work(ctx context.Context) {

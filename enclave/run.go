@@ -36,13 +36,13 @@ func (e *Enclave) runJob(parent context.Context, job *cleanroom.Job) {
 	e.mu.Lock()
 	e.running[job.ID] = stop
 	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.running, job.ID)
-		e.mu.Unlock()
-	}()
 
 	update := e.execute(ctx, job)
+	// From here a cancel finds the job no longer running and waits for
+	// its outcome instead of turning a result already stored into "cancelled".
+	e.mu.Lock()
+	delete(e.running, job.ID)
+	e.mu.Unlock()
 	if cause := context.Cause(ctx); errors.Is(cause, errCancelled) {
 		update = cleanroom.JobUpdate{State: cleanroom.JobCancelled, Error: "cancelled while running"}
 	} else if parent.Err() != nil {

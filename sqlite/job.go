@@ -126,6 +126,24 @@ func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, n
 	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s has already ended (%s)", id, j.State)
 }
 
+// CancelQueuedJob ends a job that has not started. Returns ECONFLICT if it
+// has started or ended, ENOTFOUND if there is no such job.
+func (db *DB) CancelQueuedJob(ctx context.Context, id, reason string, now time.Time) error {
+	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?
+		WHERE id = ? AND state = 'queued'`, reason, encodeTime(db.orNow(now)), id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	j, err := db.FindJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s is %s, no longer queued", id, j.State)
+}
+
 // FailRunningJobs marks every running job failed with reason. Returns how many it marked.
 func (db *DB) FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error) {
 	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, finished_at = ?

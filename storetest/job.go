@@ -156,10 +156,12 @@ func testFinishJob(t *testing.T, s cleanroom.Store) {
 		t.Errorf("after refused FinishJob: %s at %v, want succeeded at %v", got.State, got.FinishedAt, at(5))
 	}
 
-	// A queued job can be cancelled; it is then never claimed.
-	must(t, s.FinishJob(ctx, "queued", cleanroom.JobUpdate{State: cleanroom.JobCancelled}, at(7)))
-	if got := findJob(t, s, "queued"); got.State != cleanroom.JobCancelled {
-		t.Errorf("cancelled queued job is %s", got.State)
+	// Only a queued job is cancelled as queued; it is then never claimed.
+	wantCode(t, "CancelQueuedJob of an ended job", s.CancelQueuedJob(ctx, "ok", "cancelled", at(7)), cleanroom.ECONFLICT)
+	wantCode(t, "CancelQueuedJob of an unknown job", s.CancelQueuedJob(ctx, "nope", "cancelled", at(7)), cleanroom.ENOTFOUND)
+	must(t, s.CancelQueuedJob(ctx, "queued", "cancelled before it started", at(7)))
+	if got := findJob(t, s, "queued"); got.State != cleanroom.JobCancelled || got.Error != "cancelled before it started" {
+		t.Errorf("cancelled queued job is %s (%q)", got.State, got.Error)
 	}
 	_, err := s.ClaimJob(ctx, at(8))
 	wantCode(t, "ClaimJob after cancel", err, cleanroom.ENOTFOUND)
