@@ -56,6 +56,7 @@ type Server struct {
 	ln       net.Listener
 	server   *http.Server
 	sessions sessionStore // browser sessions of the web UI
+	uploads  uploadStore  // open multi-part uploads (upload.go)
 }
 
 // NewServer returns a server with defaults.
@@ -82,6 +83,7 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	defer s.uploads.closeAll()
 	return s.server.Shutdown(ctx)
 }
 
@@ -141,6 +143,10 @@ func (s *Server) routes() []route {
 		{"PUT", "/api/v1/drafts/{id}/nodes/{node}/test-dataset", false, s.handlePutTestDataset},
 		{"DELETE", "/api/v1/drafts/{id}/nodes/{node}/test-dataset", false, s.handleDeleteTestDataset},
 		{"POST", "/api/v1/blobs", false, s.handleUploadBlob},
+		{"POST", "/api/v1/uploads", false, s.handleCreateUpload},
+		{"PUT", "/api/v1/uploads/{id}/parts/{n}", false, s.handleUploadPart},
+		{"POST", "/api/v1/uploads/{id}/complete", false, s.handleCompleteUpload},
+		{"DELETE", "/api/v1/uploads/{id}", false, s.handleDeleteUpload},
 		{"PUT", "/api/v1/dcrs/{id}/nodes/{node}/dataset", false, s.handlePublishDataset},
 		{"DELETE", "/api/v1/dcrs/{id}/nodes/{node}/dataset", false, s.handleRemoveDataset},
 		{"GET", "/api/v1/dcrs/{id}/nodes/{node}/dataset/report", false, s.handleValidationReport},

@@ -21,7 +21,8 @@ import (
 // headless Chromium (encrypted in the page, ui/e2e/bench.mjs) and through
 // `cleanroom upload`, to the same server, and reports both throughputs,
 // their ratio (target: at least 0.5) and the page's JavaScript heap before,
-// at its peak during, and after the upload (it must stay flat).
+// at its peak during, and after the upload (it must stay flat), with the
+// resident memory of all the browser's processes beside it.
 // CLEANROOM_BENCH_MIB sets the file size (default 1024).
 func BenchmarkBrowserUpload(b *testing.B) {
 	needBrowser(b)
@@ -57,8 +58,13 @@ func BenchmarkBrowserUpload(b *testing.B) {
 		return time.Since(start)
 	}
 	type browserRun struct {
-		Seconds                         float64
-		HeapBefore, HeapPeak, HeapAfter int64
+		Seconds    float64 `json:"seconds"`
+		HeapBefore int64   `json:"heap_before"`
+		HeapPeak   int64   `json:"heap_peak"`
+		HeapAfter  int64   `json:"heap_after"`
+		RSSBefore  int64   `json:"rss_before"`
+		RSSPeak    int64   `json:"rss_peak"`
+		RSSAfter   int64   `json:"rss_after"`
 	}
 	uploadBrowser := func() browserRun {
 		owner.RemoveDataset(context.Background(), id, "data")
@@ -72,16 +78,11 @@ func BenchmarkBrowserUpload(b *testing.B) {
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 		b.Logf("browser upload: %s", lines[len(lines)-1])
-		var r struct {
-			Seconds    float64 `json:"seconds"`
-			HeapBefore int64   `json:"heap_before"`
-			HeapPeak   int64   `json:"heap_peak"`
-			HeapAfter  int64   `json:"heap_after"`
-		}
+		var r browserRun
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
 			b.Fatalf("browser upload printed %q: %v", out.String(), err)
 		}
-		return browserRun{r.Seconds, r.HeapBefore, r.HeapPeak, r.HeapAfter}
+		return r
 	}
 
 	var cli, web time.Duration
@@ -107,4 +108,7 @@ func BenchmarkBrowserUpload(b *testing.B) {
 	b.ReportMetric(float64(last.HeapBefore)/(1<<20), "heap-before-MiB")
 	b.ReportMetric(float64(last.HeapPeak)/(1<<20), "heap-peak-MiB")
 	b.ReportMetric(float64(last.HeapAfter)/(1<<20), "heap-after-MiB")
+	b.ReportMetric(float64(last.RSSBefore)/(1<<20), "browser-rss-before-MiB")
+	b.ReportMetric(float64(last.RSSPeak)/(1<<20), "browser-rss-peak-MiB")
+	b.ReportMetric(float64(last.RSSAfter)/(1<<20), "browser-rss-after-MiB")
 }

@@ -1,54 +1,92 @@
 // Browser upload benchmark: signs in, picks FILE for the data node NODE of
 // clean room DCR, and times "Encrypt and upload" until the dataset is
-// published, sampling the page's JavaScript heap (after a garbage
-// collection) before, during and after. Prints one JSON line, with the
+// published, in a chromium driven through a bare DevTools pipe (cdp.mjs
+// says why not Playwright). It samples the page's JavaScript heap (after
+// a garbage collection) and the resident memory of all the browser's
+// processes before, during and after, and prints one JSON line, with the
 // time each phase of the progress bar was first seen (phases).
 // env: CLEANROOM_URL, EMAIL, TOKEN, DCR, NODE, FILE.
 
-import { statSync } from "node:fs";
-import { env, launch, signIn } from "./lib.mjs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { evaluate, launchBare, waitFor } from "./cdp.mjs";
+import { env } from "./lib.mjs";
+
+/** browserRSS returns the resident memory of every process of the
+ * browser this script started (its descendants), in bytes: the workers,
+ * their buffers and the browser's copies of the parts included. */
+function browserRSS() {
+  const parent = new Map();
+  const rss = new Map();
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      parent.set(pid, stat[1]);
+      rss.set(pid, Number(stat[21]) * 4096);
+    } catch {
+      /* gone */
+    }
+  }
+  const mine = (pid) => {
+    for (let p = parent.get(pid); p && p !== "0"; p = parent.get(p)) if (p === String(process.pid)) return true;
+    return false;
+  };
+  let sum = 0;
+  for (const [pid, r] of rss) if (mine(pid)) sum += r;
+  return sum;
+}
 
 const base = env("CLEANROOM_URL");
 const file = env("FILE");
-const node = env("NODE");
-const browser = await launch();
+const card = `document.querySelector('[data-node=${JSON.stringify(env("NODE"))}]')`;
+const s = await launchBare();
 try {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
-  await signIn(page, base, env("EMAIL"), env("TOKEN"));
-  await page.goto(`${base}/dcrs/${env("DCR")}`);
-  const card = page.locator(`[data-node="${node}"]`);
-  await card.waitFor();
-  const cdp = await ctx.newCDPSession(page);
+  // Sign in as the sign-in form does, then open the clean room.
+  await s.send("Page.navigate", { url: base + "/" });
+  await waitFor(s, `document.readyState === "complete"`);
+  const signIn = `fetch("/api/v1/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(${JSON.stringify({ email: env("EMAIL"), token: env("TOKEN") })}) }).then((r) => r.status)`;
+  const signedIn = await evaluate(s, signIn);
+  if (signedIn !== 201) throw new Error(`sign-in: ${signedIn}`);
+  await s.send("Page.navigate", { url: `${base}/dcrs/${env("DCR")}` });
+  await waitFor(s, `${card}?.querySelector('input[type="file"]')`);
   const heap = async (gc) => {
-    if (gc) await cdp.send("HeapProfiler.collectGarbage");
-    return (await cdp.send("Runtime.getHeapUsage")).usedSize;
+    if (gc) await s.send("HeapProfiler.collectGarbage");
+    return (await s.send("Runtime.getHeapUsage")).usedSize;
   };
   const before = await heap(true);
-  const status = card.getByTestId("dataset-status");
-  const was = await status.innerText();
-  await card.locator('input[type="file"]').setInputFiles(file);
+  const rssBefore = browserRSS();
+  const status = `${card}.querySelector('[data-testid="dataset-status"]').innerText`;
+  const was = await evaluate(s, status);
+  const { root } = await s.send("DOM.getDocument");
+  const { nodeId } = await s.send("DOM.querySelector", { nodeId: root.nodeId, selector: `[data-node=${JSON.stringify(env("NODE"))}] input[type="file"]` });
+  await s.send("DOM.setFileInputFiles", { nodeId, files: [file] });
+  const button = `[...${card}.querySelectorAll("button")].find((b) => b.textContent.trim() === "Encrypt and upload")`;
+  await waitFor(s, `!${button}.disabled`);
   const start = performance.now();
   let peak = before;
+  let rssPeak = rssBefore;
   let sampling = true;
   const phases = {};
+  // One cheap sample every 200 ms: the harness's own work shares the CPU
+  // with the upload.
   const sampler = (async () => {
     while (sampling) {
       peak = Math.max(peak, await heap(false));
-      const p = await card.locator(".progress label").innerText({ timeout: 100 }).catch(() => "");
-      if (p) phases[p.split("\n")[0]] ??= (performance.now() - start) / 1000;
-      await new Promise((r) => setTimeout(r, 50));
+      rssPeak = Math.max(rssPeak, browserRSS());
+      const p = await evaluate(s, `${card}.querySelector(".progress label")?.textContent ?? ""`);
+      if (p) phases[p] ??= (performance.now() - start) / 1000;
+      await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  await card.getByRole("button", { name: "Encrypt and upload" }).click();
-  await page.waitForFunction(([el, was]) => el.innerText !== was && el.innerText.includes("published by"), [await status.elementHandle(), was], { timeout: 30 * 60 * 1000, polling: 100 });
+  await evaluate(s, `${button}.click()`);
+  await waitFor(s, `(${status}) !== ${JSON.stringify(was)} && (${status}).includes("published by") || ${card}.querySelector(".error")`, 30 * 60 * 1000, 100);
   const seconds = (performance.now() - start) / 1000;
   sampling = false;
   await sampler;
-  const errors = await card.locator(".error").allInnerTexts();
+  const errors = await evaluate(s, `[...${card}.querySelectorAll(".error")].map((e) => e.innerText)`);
   if (errors.length) throw new Error(errors.join("\n"));
   const after = await heap(true);
-  console.log(JSON.stringify({ bytes: statSync(file).size, seconds, heap_before: before, heap_peak: peak, heap_after: after, phases }));
+  const rssAfter = browserRSS();
+  console.log(JSON.stringify({ bytes: statSync(file).size, seconds, heap_before: before, heap_peak: peak, heap_after: after, rss_before: rssBefore, rss_peak: rssPeak, rss_after: rssAfter, phases }));
 } finally {
-  await browser.close();
+  await s.close();
 }

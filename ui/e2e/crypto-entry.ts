@@ -4,7 +4,7 @@
 
 import { concat, fromBase64, fromHex, hex, toBase64, utf8 } from "../src/crypto/bytes";
 import { datasetKeyInfo, importPrivateKey, nonceFor, open, resultKeyInfo, seal, setupReceiver } from "../src/crypto/hpke";
-import { DATASET_AD, IntegrityError, decryptBlob, encryptBlob } from "../src/crypto/stream";
+import { DATASET_AD, IntegrityError, SEGMENT_SIZE, decryptBlob, encryptBlob } from "../src/crypto/stream";
 import { encryptFile } from "../src/upload";
 
 function rulePlaintext(n: number): Uint8Array<ArrayBuffer> {
@@ -107,10 +107,11 @@ async function decryptGo(url: string, keyHex: string): Promise<{ sha256: string;
 }
 
 /** encryptForGo encrypts a rule plaintext the way an upload does (in the
- * upload worker, with its manifest hash) and seals the key to pubHex. */
+ * upload worker, with its manifest hash, here one segment per part so
+ * that the parts' boundaries are crossed) and seals the key to pubHex. */
 async function encryptForGo(size: number, pubHex: string, dcrID: string, node: string) {
   const key = crypto.getRandomValues(new Uint8Array(32));
-  const { blob, hash } = await encryptFile(new Blob([rulePlaintext(size)]), key, () => {});
+  const { blob, hash } = await encryptFile(new Blob([rulePlaintext(size)]), key, () => {}, SEGMENT_SIZE);
   const sealed = await seal(fromHex(pubHex), datasetKeyInfo(dcrID, node, hash), key);
   return { ciphertext: toBase64(new Uint8Array(await blob.arrayBuffer())), manifest_hash: hash, key: hex(key), sealed: toBase64(sealed) };
 }

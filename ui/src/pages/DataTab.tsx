@@ -9,6 +9,8 @@ const MAX_TEST_DATASET = 64 << 20;
 
 interface Props extends EditorProps {
   draftID: string;
+  /** flush saves pending edits: a test dataset goes to a node the server knows. */
+  flush: () => Promise<void>;
   testDatasets: TestDataset[];
   onTestDatasets: (ds: TestDataset[]) => void;
 }
@@ -26,7 +28,7 @@ export function removeNode(d: Definition, name: string): Definition {
   };
 }
 
-export function DataTab({ def, update, readOnly, draftID, testDatasets, onTestDatasets }: Props) {
+export function DataTab({ def, update, readOnly, draftID, testDatasets, onTestDatasets, flush }: Props) {
   const [name, setName] = useState("");
   const [kind, setKind] = useState<"raw" | "table">("raw");
   const [required, setRequired] = useState(true);
@@ -50,7 +52,7 @@ export function DataTab({ def, update, readOnly, draftID, testDatasets, onTestDa
     <div className="data-tab">
       {nodes.length === 0 && <p>No data nodes yet.</p>}
       {nodes.map((n) => (
-        <DataNodeCard key={n.name} node={n} update={update} readOnly={readOnly} draftID={draftID} testDataset={testDatasets.find((t) => t.node === n.name)} testDatasets={testDatasets} onTestDatasets={onTestDatasets} />
+        <DataNodeCard key={n.name} node={n} update={update} readOnly={readOnly} draftID={draftID} flush={flush} testDataset={testDatasets.find((t) => t.node === n.name)} testDatasets={testDatasets} onTestDatasets={onTestDatasets} />
       ))}
       {!readOnly && (
         <form className="add-node card" onSubmit={add} aria-label="Add data node">
@@ -78,7 +80,7 @@ export function DataTab({ def, update, readOnly, draftID, testDatasets, onTestDa
   );
 }
 
-function DataNodeCard({ node, update, readOnly, draftID, testDataset, testDatasets, onTestDatasets }: { node: Node; update: Props["update"]; readOnly: boolean; draftID: string; testDataset?: TestDataset; testDatasets: TestDataset[]; onTestDatasets: Props["onTestDatasets"] }) {
+function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, testDatasets, onTestDatasets }: { node: Node; update: Props["update"]; readOnly: boolean; draftID: string; flush: Props["flush"]; testDataset?: TestDataset; testDatasets: TestDataset[]; onTestDatasets: Props["onTestDatasets"] }) {
   const [testError, setTestError] = useState<string | null>(null);
   const set = (f: (n: Node) => Node) => update((d) => setNode(d, node.name, f));
   const setCol = (i: number, f: (c: Column) => Column) => set((n) => ({ ...n, columns: n.columns!.map((c, j) => (j === i ? f(c) : c)) }));
@@ -91,6 +93,7 @@ function DataNodeCard({ node, update, readOnly, draftID, testDataset, testDatase
       return;
     }
     try {
+      await flush();
       await api("PUT", path, undefined, { raw: file });
       onTestDatasets([...testDatasets.filter((t) => t.node !== node.name), { node: node.name, size: file.size }]);
     } catch (err) {

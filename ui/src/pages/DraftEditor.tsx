@@ -219,7 +219,7 @@ export function DraftEditor({ id }: { id: string; me: string }) {
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === "data" && <DataTab {...props} draftID={id} testDatasets={draft.test_datasets ?? []} onTestDatasets={setTestDatasets} />}
+        {tab === "data" && <DataTab flush={flush} {...props} draftID={id} testDatasets={draft.test_datasets ?? []} onTestDatasets={setTestDatasets} />}
         {tab === "computations" && <ComputationsTab {...props} test={test} />}
         {tab === "participants" && <ParticipantsTab {...props} />}
       </div>

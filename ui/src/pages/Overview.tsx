@@ -89,7 +89,7 @@ export function Overview({ id, me }: { id: string; me: string }) {
   );
 }
 
-const PHASE: Record<Progress["phase"], string> = { encrypting: "Encrypting in this browser", uploading: "Uploading ciphertext", publishing: "Sealing the key to the enclave and publishing" };
+const PHASE: Record<Progress["phase"], string> = { uploading: "Encrypting in this browser and uploading", publishing: "Sealing the key to the enclave and publishing" };
 
 function DataNode({ dcrID, node, dataset, canUpload, reload }: { dcrID: string; node: Node; dataset?: Dataset; canUpload: boolean; reload: () => Promise<void> }) {
   const [file, setFile] = useState<File | null>(null);
@@ -211,7 +211,7 @@ function Report({ dcrID, node, dataset }: { dcrID: string; node: string; dataset
         <>
           <p className={report.valid ? "ok" : "error"}>
             {report.valid ? "Valid" : "Invalid"}: {report.rows} rows, {report.columns} columns, {formatBytes(report.bytes)}
-            {report.error_count > 0 && `, ${report.error_count} problems`}.
+            {report.error_count > 0 && `, ${report.error_count} ${report.error_count === 1 ? "problem" : "problems"}`}.
           </p>
           {report.hint && <p className="hint">{report.hint}</p>}
           {(report.errors ?? []).length > 0 && (
