@@ -20,8 +20,20 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer bw.Abort()
+	if s.MaxUploadSize > 0 && r.ContentLength > s.MaxUploadSize {
+		s.Error(w, r, s.uploadTooLarge())
+		return
+	}
+	body := io.Reader(r.Body)
+	if s.MaxUploadSize > 0 {
+		body = io.LimitReader(r.Body, s.MaxUploadSize+1)
+	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(bw, h), r.Body, make([]byte, 256<<10))
+	n, err := io.CopyBuffer(io.MultiWriter(bw, h), body, make([]byte, 256<<10))
+	if err == nil && s.MaxUploadSize > 0 && n > s.MaxUploadSize {
+		s.Error(w, r, s.uploadTooLarge())
+		return
+	}
 	if err != nil {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted after %s; nothing was stored, upload again", cleanroom.FormatBytes(n)))
 		return
@@ -40,6 +52,11 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, blob)
+}
+
+// uploadTooLarge is the error of an upload over MaxUploadSize.
+func (s *Server) uploadTooLarge() error {
+	return cleanroom.Errorf(cleanroom.ETOOLARGE, "the upload is larger than this server's limit of %s; nothing was stored (the operator sets the limit with `cleanroom serve --max-upload-size`)", cleanroom.FormatBytes(s.MaxUploadSize))
 }
 
 var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)

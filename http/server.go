@@ -50,8 +50,11 @@ type Server struct {
 	Blobs   cleanroom.BlobStore
 	Enclave *enclave.Enclave
 	Specs   []worker.Spec // the workers jobs run on, for GET /api/v1/enclave/specs
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// MaxUploadSize bounds one uploaded ciphertext, in one request or in
+	// parts; 0 sets no bound.
+	MaxUploadSize int64
+	Logger        *slog.Logger
+	Now           func() time.Time
 
 	ln       net.Listener
 	server   *http.Server

@@ -223,6 +223,9 @@ func (s *Server) handleUploadPart(w http.ResponseWriter, r *http.Request) {
 		return
 	case n != u.parts:
 		err = cleanroom.Errorf(cleanroom.ECONFLICT, "part %d of upload %s is out of order: expected part %d (parts are numbered from 0 and sent in order)", n, id, u.parts)
+	case s.MaxUploadSize > 0 && u.size+r.ContentLength > s.MaxUploadSize:
+		st.removeLocked(u)
+		err = s.uploadTooLarge()
 	}
 	if err != nil {
 		st.mu.Unlock()

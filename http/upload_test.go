@@ -370,3 +370,29 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An upload over the server's limit is refused, in one request or in
+// parts, and nothing of it is kept.
+func TestUploadSizeLimit(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann = "ann@example.com"
+	e.s.MaxUploadSize = 1000
+	status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(1001))
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "limit of 1000 B") || !strings.Contains(body, "--max-upload-size") {
+		t.Errorf("single upload over the limit: %d %s", status, body)
+	}
+	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(1000)); status != http.StatusCreated {
+		t.Errorf("single upload at the limit: %d %s", status, body)
+	}
+	id := e.start(ann)
+	e.mustPart(ann, id, 0, randomData(600))
+	if status, body := e.part(ann, id, 1, randomData(401)); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("parts over the limit: %d %s", status, body)
+	}
+	if status, _ := e.part(ann, id, 1, randomData(10)); status != http.StatusNotFound {
+		t.Errorf("the upload went on after exceeding the limit: %d", status)
+	}
+	if files := e.tmpFiles(); len(files) != 0 {
+		t.Errorf("refused uploads left %v", files)
+	}
+}

@@ -32,6 +32,10 @@ func defaultDataDir() string {
 	return "cleanroom-data"
 }
 
+// defaultMaxUpload bounds uploads unless the operator says otherwise: any
+// signed-in user can upload, so the disk needs a bound.
+const defaultMaxUpload = 256 << 30
+
 // ServeConfig is what `cleanroom serve` is configured with.
 type ServeConfig struct {
 	Addr        string
@@ -45,6 +49,7 @@ type ServeConfig struct {
 	WorkerBin   string          // the cleanroom-worker binary
 	Kit         *worker.Kit     // mounted into every sandbox
 	Sandbox     sandboxConfig   // what scripts run in; see sandboxflag.go
+	MaxUpload   int64           // bytes of one uploaded ciphertext
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,6 +63,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.JobTimeout, "job-timeout", 10*time.Minute, "wall-time limit of one computation (a Go duration such as 5s or 10m)")
 	addLimitFlags(fs, &c.Limits)
 	addSandboxFlags(fs, &c.Sandbox)
+	c.MaxUpload = defaultMaxUpload
+	fs.Var(&bytesFlag{&c.MaxUpload}, "max-upload-size", "largest dataset upload (its ciphertext) the server accepts: a `size` with a unit (64GiB, 1TiB); 0 for no limit")
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -151,7 +158,7 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.Enclave = e
 	s := cleanhttp.NewServer()
 	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
-	s.Specs = specs
+	s.Specs, s.MaxUploadSize = specs, c.MaxUpload
 	if err := s.Open(); err != nil {
 		m.Close()
 		return nil, hintError(fmt.Sprintf("listen on %s: %v", c.Addr, err), "pick another --addr, or stop what uses that port")
