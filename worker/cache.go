@@ -177,6 +177,9 @@ func (c *Cache) List() ([]*Built, error) {
 		if !e.IsDir() || !imageDirRE.MatchString(e.Name()) {
 			continue
 		}
+		if _, err := os.Stat(filepath.Join(c.Dir, e.Name(), "image.json")); errors.Is(err, os.ErrNotExist) {
+			continue // not an image: kits of earlier versions lived here too
+		}
 		b, err := load(filepath.Join(c.Dir, e.Name()))
 		if err != nil {
 			return nil, err
