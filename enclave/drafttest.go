@@ -152,16 +152,7 @@ func (e *Enclave) testInput(ctx context.Context, w *workspace, draftID string, n
 		if err != nil {
 			return fmt.Errorf("test dataset key: %w", err)
 		}
-		rc, err := e.Blobs.Open(ctx, cleanroom.TestDatasetKey(draftID, n.Name))
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		pr, err := crypt.NewDecryptReader(rc, key, crypt.DatasetAD)
-		if err == nil {
-			err = writeFile(dst, pr)
-		}
-		if err != nil {
+		if err := e.decryptBlob(ctx, cleanroom.TestDatasetKey(draftID, n.Name), key, crypt.DatasetAD, dst); err != nil {
 			return err
 		}
 	}

@@ -181,21 +181,29 @@ func (e *Enclave) decryptDataset(ctx context.Context, dcrID string, n *cleanroom
 	if err != nil {
 		return failf("the dataset key of node %q does not open for this clean room, node and file; its data owner must publish the dataset again", n.Name)
 	}
-	rc, err := e.Blobs.Open(ctx, cleanroom.BlobKey(ds.ManifestHash))
+	err = e.decryptBlob(ctx, cleanroom.BlobKey(ds.ManifestHash), key, crypt.DatasetAD, dst)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return failf("the dataset of node %q is missing from storage; its data owner must upload it again", n.Name)
-	} else if err != nil {
-		return err
-	}
-	defer rc.Close()
-	pr, err := crypt.NewDecryptReader(rc, key, crypt.DatasetAD)
-	if err == nil {
-		err = writeFile(dst, pr)
-	}
-	if errors.Is(err, crypt.ErrIntegrity) {
+	} else if errors.Is(err, crypt.ErrIntegrity) {
 		return failf("integrity check failed for the dataset of node %q: the stored ciphertext was modified or truncated; its data owner must upload it again", n.Name)
 	}
 	return err
+}
+
+// decryptBlob writes the plaintext of a stored ciphertext to a new file
+// dst. A tampered or truncated ciphertext gives an error wrapping
+// crypt.ErrIntegrity; a missing one ENOTFOUND.
+func (e *Enclave) decryptBlob(ctx context.Context, blobKey string, key, ad []byte, dst string) error {
+	rc, err := e.Blobs.Open(ctx, blobKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	pr, err := crypt.NewDecryptReader(rc, key, ad)
+	if err != nil {
+		return err
+	}
+	return writeFile(dst, pr)
 }
 
 func writeFile(dst string, r io.Reader) error {

@@ -188,15 +188,6 @@ func (e *Enclave) loadTable(ctx context.Context, w *workspace, dcrID string, n *
 	if err != nil {
 		return fmt.Errorf("unseal the key of validation job %s: %w", v.ID, err)
 	}
-	rc, err := e.Blobs.Open(ctx, cleanroom.ValidatedTableKey(v.ID))
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	pr, err := crypt.NewDecryptReader(rc, key, crypt.TableAD(v.ID))
-	if err != nil {
-		return err
-	}
 	dir := w.tablePath(n.Name)
 	schema, err := json.Marshal(n.Schema())
 	if err == nil {
@@ -206,7 +197,7 @@ func (e *Enclave) loadTable(ctx context.Context, w *workspace, dcrID string, n *
 		err = w.writeFile(filepath.Join(dir, "schema.json"), string(schema))
 	}
 	if err == nil {
-		err = writeFile(filepath.Join(dir, "dataset.csv"), pr)
+		err = e.decryptBlob(ctx, cleanroom.ValidatedTableKey(v.ID), key, crypt.TableAD(v.ID), filepath.Join(dir, "dataset.csv"))
 	}
 	if errors.Is(err, crypt.ErrIntegrity) {
 		return failf("integrity check failed for the validated rows of table %q: the stored ciphertext was modified or truncated; its data owner must publish the dataset again", n.Name)

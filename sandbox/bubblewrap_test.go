@@ -690,3 +690,31 @@ func BenchmarkStartup(b *testing.B) {
 		}
 	})
 }
+
+// A script runs as the Spec's unprivileged host user, never as the
+// server's: what it writes belongs to that user on the host. As root, a
+// Spec without a User is refused.
+func TestRunsAsTheJobUser(t *testing.T) {
+	t.Parallel()
+	spec := withUser(Spec{})
+	out := hostDir(t, spec.User, true)
+	spec.Mounts = []Mount{{Host: out, Sandbox: "/output", Writable: true}}
+	runPython(t, context.Background(), `open("/output/mine", "w").write("x")`, spec).mustSucceed(t)
+	fi, err := os.Stat(filepath.Join(out, "mine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := os.Geteuid()
+	if spec.User != nil {
+		want = spec.User.UID
+	}
+	if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != want || (os.Geteuid() == 0 && uid == 0) {
+		t.Fatalf("the script's file belongs to uid %d, want %d", uid, want)
+	}
+	if os.Geteuid() == 0 {
+		_, err := newRunner(t).Run(context.Background(), Spec{Command: []string{python, "-c", "pass"}})
+		if !errors.Is(err, ErrInvalidSpec) {
+			t.Fatalf("as root without a User: %v, want refused", err)
+		}
+	}
+}

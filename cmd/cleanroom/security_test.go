@@ -384,3 +384,36 @@ func TestRelativeScratch(t *testing.T) {
 		t.Fatalf("result %v", files)
 	}
 }
+
+// At most --jobs computations run at once; the others wait, queued.
+func TestBoundedConcurrency(t *testing.T) {
+	s := startServer(t, "", "--jobs", "1")
+	marker := cleanroom.NewID()
+	r := setupRoles(t, s, sleeperScript(marker), false)
+	uploadString(t, r.dataOwner, r.id, "data", "x")
+	ctx := context.Background()
+	first, err := r.analyst.Run(ctx, r.id, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.analyst.Run(ctx, r.id, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a sleeper to run", func() bool { return processRunning(marker) })
+	time.Sleep(300 * time.Millisecond) // time for a second worker, were there one
+	states := map[cleanroom.JobState]int{}
+	for _, id := range []string{first.ID, second.ID} {
+		j, err := r.analyst.Job(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states[j.State]++
+	}
+	if states[cleanroom.JobRunning] != 1 || states[cleanroom.JobQueued] != 1 {
+		t.Fatalf("with --jobs 1: %v, want one running and one queued", states)
+	}
+	for _, id := range []string{first.ID, second.ID} {
+		r.analyst.Cancel(ctx, id)
+	}
+}
