@@ -3,6 +3,7 @@ module github.com/cleanroom-dev/cleanroom
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/duckdb/duckdb-go/v2 v2.4.3
 	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/rogpeppe/go-internal v1.16.0

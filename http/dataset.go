@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -42,16 +43,25 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "upload ended after %d of %d bytes; nothing was stored, upload again", n, r.ContentLength))
 		return
 	}
-	blob := &cleanroom.Blob{Hash: hex.EncodeToString(h.Sum(nil)), Size: n, UploadedBy: cleanroom.UserFromContext(r.Context()), UploadedAt: s.Now().UTC()}
-	if err := bw.Commit(cleanroom.BlobKey(blob.Hash)); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if err := s.Store.CreateBlob(r.Context(), blob); err != nil {
+	blob, err := s.commitBlob(r.Context(), bw, h.Sum(nil), n)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, blob)
+}
+
+// commitBlob commits what bw holds (size bytes hashing to sum) as the blob
+// named by its SHA-256, uploaded by the request's user.
+func (s *Server) commitBlob(ctx context.Context, bw cleanroom.BlobWriter, sum []byte, size int64) (*cleanroom.Blob, error) {
+	blob := &cleanroom.Blob{Hash: hex.EncodeToString(sum), Size: size, UploadedBy: cleanroom.UserFromContext(ctx), UploadedAt: s.Now().UTC()}
+	if err := bw.Commit(cleanroom.BlobKey(blob.Hash)); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateBlob(ctx, blob); err != nil {
+		return nil, err
+	}
+	return blob, nil
 }
 
 // uploadTooLarge is the error of an upload over MaxUploadSize.

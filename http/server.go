@@ -50,8 +50,8 @@ type Server struct {
 	Blobs   cleanroom.BlobStore
 	Enclave *enclave.Enclave
 	Specs   []worker.Spec // the workers jobs run on, for GET /api/v1/enclave/specs
-	// MaxUploadSize bounds one uploaded ciphertext, in one request or in
-	// parts; 0 sets no bound.
+	// MaxUploadSize bounds one uploaded ciphertext, sent in one request
+	// or over a stream; 0 sets no bound.
 	MaxUploadSize int64
 	Logger        *slog.Logger
 	Now           func() time.Time
@@ -59,7 +59,8 @@ type Server struct {
 	ln       net.Listener
 	server   *http.Server
 	sessions sessionStore // browser sessions of the web UI
-	uploads  uploadStore  // open multi-part uploads (upload.go)
+	// streamIdleTimeout overrides streamIdleTimeout (tests).
+	streamIdleTimeout time.Duration
 }
 
 // NewServer returns a server with defaults.
@@ -86,7 +87,6 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	defer s.uploads.closeAll()
 	return s.server.Shutdown(ctx)
 }
 
@@ -146,10 +146,7 @@ func (s *Server) routes() []route {
 		{"PUT", "/api/v1/drafts/{id}/nodes/{node}/test-dataset", false, s.handlePutTestDataset},
 		{"DELETE", "/api/v1/drafts/{id}/nodes/{node}/test-dataset", false, s.handleDeleteTestDataset},
 		{"POST", "/api/v1/blobs", false, s.handleUploadBlob},
-		{"POST", "/api/v1/uploads", false, s.handleCreateUpload},
-		{"PUT", "/api/v1/uploads/{id}/parts/{n}", false, s.handleUploadPart},
-		{"POST", "/api/v1/uploads/{id}/complete", false, s.handleCompleteUpload},
-		{"DELETE", "/api/v1/uploads/{id}", false, s.handleDeleteUpload},
+		{"GET", "/api/v1/blobs/stream", false, s.handleUploadStream},
 		{"PUT", "/api/v1/dcrs/{id}/nodes/{node}/dataset", false, s.handlePublishDataset},
 		{"DELETE", "/api/v1/dcrs/{id}/nodes/{node}/dataset", false, s.handleRemoveDataset},
 		{"GET", "/api/v1/dcrs/{id}/nodes/{node}/dataset/report", false, s.handleValidationReport},

@@ -7,9 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/blob/fs"
@@ -58,7 +58,6 @@ func newUploadEnv(t *testing.T) *uploadEnv {
 	e.s.Store, e.s.Blobs = db, bs
 	e.ts = httptest.NewServer(e.s.Handler())
 	t.Cleanup(e.ts.Close)
-	t.Cleanup(e.s.uploads.closeAll)
 	return e
 }
 
@@ -78,37 +77,6 @@ func (e *uploadEnv) call(who, method, path string, body []byte) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// start creates an upload as who and returns its id.
-func (e *uploadEnv) start(who string) string {
-	e.t.Helper()
-	status, body := e.call(who, "POST", "/api/v1/uploads", nil)
-	var u UploadResponse
-	if status != http.StatusCreated || json.Unmarshal([]byte(body), &u) != nil || u.ID == "" {
-		e.t.Fatalf("start upload: %d %s", status, body)
-	}
-	return u.ID
-}
-
-func (e *uploadEnv) part(who, id string, n int, data []byte) (int, string) {
-	e.t.Helper()
-	return e.call(who, "PUT", fmt.Sprintf("/api/v1/uploads/%s/parts/%d", id, n), data)
-}
-
-func (e *uploadEnv) mustPart(who, id string, n int, data []byte) {
-	e.t.Helper()
-	if status, body := e.part(who, id, n, data); status != http.StatusOK {
-		e.t.Fatalf("part %d: %d %s", n, status, body)
-	}
-}
-
-func (e *uploadEnv) complete(who, id string) (int, cleanroom.Blob, string) {
-	e.t.Helper()
-	status, body := e.call(who, "POST", "/api/v1/uploads/"+id+"/complete", nil)
-	var b cleanroom.Blob
-	json.Unmarshal([]byte(body), &b)
-	return status, b, body
 }
 
 // tmpFiles returns the files of uploads in progress in the blob store.
@@ -142,225 +110,6 @@ func randomData(n int) []byte {
 	return b
 }
 
-// The same bytes stored in parts or with POST /api/v1/blobs give the same blob.
-func TestUploadPartsEqualsSingleUpload(t *testing.T) {
-	e := newUploadEnv(t)
-	parts := [][]byte{randomData(1 << 20), randomData(3<<20 + 7), randomData(1)}
-	all := bytes.Join(parts, nil)
-	sum := sha256.Sum256(all)
-
-	status, body := e.call("ann@example.com", "POST", "/api/v1/uploads", nil)
-	var u UploadResponse
-	json.Unmarshal([]byte(body), &u)
-	if status != http.StatusCreated || u.ID == "" || u.MaxPartSize != maxUploadPart || u.IdleTimeoutSeconds != int(uploadIdleTimeout/time.Second) {
-		t.Fatalf("start upload: %d %s", status, body)
-	}
-	id := u.ID
-	for i, p := range parts {
-		e.mustPart("ann@example.com", id, i, p)
-	}
-	if len(e.tmpFiles()) != 1 {
-		t.Errorf("an upload in progress has %d files in .tmp, want 1", len(e.tmpFiles()))
-	}
-	status, got, body := e.complete("ann@example.com", id)
-	if status != http.StatusCreated {
-		t.Fatalf("complete: %d %s", status, body)
-	}
-	if got.Hash != hex.EncodeToString(sum[:]) || got.Size != int64(len(all)) || got.UploadedBy != "ann@example.com" {
-		t.Errorf("completed blob %+v, want hash %x and size %d", got, sum, len(all))
-	}
-	stored, err := os.ReadFile(filepath.Join(e.blobs, "datasets", got.Hash))
-	if err != nil || !bytes.Equal(stored, all) {
-		t.Errorf("the stored blob differs from the bytes sent (%v)", err)
-	}
-	if tmp := e.tmpFiles(); len(tmp) > 0 {
-		t.Errorf("files left in .tmp after completing: %v", tmp)
-	}
-
-	status, body = e.call("bob@example.com", "POST", "/api/v1/blobs", all)
-	var single cleanroom.Blob
-	json.Unmarshal([]byte(body), &single)
-	if status != http.StatusCreated || single.Hash != got.Hash || single.Size != got.Size {
-		t.Errorf("POST /api/v1/blobs of the same bytes: %d %s; parts gave %+v", status, body, got)
-	}
-
-	// A completed upload is gone.
-	if status, body := e.part("ann@example.com", id, 3, []byte("x")); status != http.StatusNotFound {
-		t.Errorf("part after complete: %d %s", status, body)
-	}
-	if status, _, body := e.complete("ann@example.com", id); status != http.StatusNotFound {
-		t.Errorf("second complete: %d %s", status, body)
-	}
-
-	// No parts at all is the empty blob, as an empty POST is.
-	id = e.start("ann@example.com")
-	status, got, body = e.complete("ann@example.com", id)
-	if empty := sha256.Sum256(nil); status != http.StatusCreated || got.Hash != hex.EncodeToString(empty[:]) || got.Size != 0 {
-		t.Errorf("complete with no parts: %d %s", status, body)
-	}
-}
-
-func TestUploadPartsInOrder(t *testing.T) {
-	e := newUploadEnv(t)
-	const ann = "ann@example.com"
-	p0, p1 := randomData(1000), randomData(2000)
-	id := e.start(ann)
-
-	status, body := e.part(ann, id, 1, p1)
-	if status != http.StatusConflict || !strings.Contains(body, "expected part 0") {
-		t.Errorf("part 1 first: %d %s, want 409 naming part 0", status, body)
-	}
-	e.mustPart(ann, id, 0, p0)
-	status, body = e.part(ann, id, 2, p1)
-	if status != http.StatusConflict || !strings.Contains(body, "expected part 1") {
-		t.Errorf("part 2 after part 0: %d %s, want 409 naming part 1", status, body)
-	}
-	// The last part again, same length: accepted, stored once.
-	status, body = e.part(ann, id, 0, p0)
-	if status != http.StatusOK || !strings.Contains(body, `"parts":1,"size":1000`) {
-		t.Errorf("part 0 again: %d %s, want 200 with one part of 1000 bytes", status, body)
-	}
-	// With another length it is not the same part.
-	status, body = e.part(ann, id, 0, p0[:10])
-	if status != http.StatusConflict || !strings.Contains(body, "expected part 1") {
-		t.Errorf("part 0 again, shorter: %d %s, want 409 naming part 1", status, body)
-	}
-	if status, body := e.call(ann, "PUT", "/api/v1/uploads/"+id+"/parts/-1", p0); status != http.StatusBadRequest {
-		t.Errorf("part -1: %d %s", status, body)
-	}
-	e.mustPart(ann, id, 1, p1)
-	status, got, body := e.complete(ann, id)
-	sum := sha256.Sum256(append(append([]byte{}, p0...), p1...))
-	if status != http.StatusCreated || got.Hash != hex.EncodeToString(sum[:]) || got.Size != 3000 {
-		t.Errorf("complete: %d %s, want the hash of part 0 then part 1", status, body)
-	}
-}
-
-func TestUploadOfAnotherUser(t *testing.T) {
-	e := newUploadEnv(t)
-	const ann, bob = "ann@example.com", "bob@example.com"
-	id := e.start(ann)
-	e.mustPart(ann, id, 0, []byte("ann's part"))
-	if status, body := e.part(bob, id, 1, []byte("bob's part")); status != http.StatusNotFound {
-		t.Errorf("bob sends a part of ann's upload: %d %s", status, body)
-	}
-	if status, _, body := e.complete(bob, id); status != http.StatusNotFound {
-		t.Errorf("bob completes ann's upload: %d %s", status, body)
-	}
-	if status, body := e.call(bob, "DELETE", "/api/v1/uploads/"+id, nil); status != http.StatusNotFound {
-		t.Errorf("bob deletes ann's upload: %d %s", status, body)
-	}
-	_, unknown := e.part(bob, strings.Repeat("0", 32), 0, []byte("x"))
-	_, other := e.part(bob, id, 0, []byte("x"))
-	if strings.ReplaceAll(other, id, "ID") != strings.ReplaceAll(unknown, strings.Repeat("0", 32), "ID") {
-		t.Errorf("another user's upload and an unknown one answer differently:\n%s\n%s", other, unknown)
-	}
-	e.mustPart(ann, id, 1, []byte(", still hers"))
-	status, got, body := e.complete(ann, id)
-	if sum := sha256.Sum256([]byte("ann's part, still hers")); status != http.StatusCreated || got.Hash != hex.EncodeToString(sum[:]) {
-		t.Errorf("ann completes: %d %s", status, body)
-	}
-}
-
-// Deleted, idle, interrupted or refused uploads leave no file behind.
-func TestUploadAbandoned(t *testing.T) {
-	e := newUploadEnv(t)
-	const ann = "ann@example.com"
-
-	id := e.start(ann)
-	e.mustPart(ann, id, 0, randomData(5000))
-	if status, body := e.call(ann, "DELETE", "/api/v1/uploads/"+id, nil); status != http.StatusNoContent {
-		t.Fatalf("delete: %d %s", status, body)
-	}
-	if status, body := e.part(ann, id, 1, []byte("x")); status != http.StatusNotFound {
-		t.Errorf("part after delete: %d %s", status, body)
-	}
-	e.noBlobs()
-
-	// Idle: aborted by the server.
-	e.s.uploads.idle = 200 * time.Millisecond
-	id = e.start(ann)
-	e.mustPart(ann, id, 0, randomData(5000))
-	waitUntil(t, "the idle upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
-	if status, body := e.part(ann, id, 1, []byte("x")); status != http.StatusNotFound {
-		t.Errorf("part after the idle timeout: %d %s", status, body)
-	}
-	e.noBlobs()
-	e.s.uploads.idle = 0
-
-	// A part that ends early aborts the whole upload.
-	id = e.start(ann)
-	e.mustPart(ann, id, 0, randomData(5000))
-	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "PUT /api/v1/uploads/%s/parts/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s: %s\r\nContent-Length: 100000\r\n\r\n", id, e.tokens[ann], EmailHeader, ann)
-	conn.Write(randomData(1000))
-	conn.Close()
-	waitUntil(t, "the interrupted upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
-	if status, body := e.part(ann, id, 1, []byte("x")); status != http.StatusNotFound {
-		t.Errorf("part after an interrupted one: %d %s", status, body)
-	}
-	e.noBlobs()
-
-	// The server stopping aborts what is open.
-	e.start(ann)
-	e.s.uploads.closeAll()
-	e.noBlobs()
-}
-
-func TestUploadPartTooLarge(t *testing.T) {
-	e := newUploadEnv(t)
-	const ann = "ann@example.com"
-	e.s.uploads.maxPart = 1 << 20
-	id := e.start(ann)
-	status, body := e.part(ann, id, 0, randomData(1<<20+1))
-	if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "at most 1 MiB") {
-		t.Errorf("oversize part: %d %s, want 413", status, body)
-	}
-	// Nothing was read: the upload goes on with smaller parts.
-	e.mustPart(ann, id, 0, randomData(1<<20))
-	e.mustPart(ann, id, 1, randomData(1))
-	if status, _, body := e.complete(ann, id); status != http.StatusCreated {
-		t.Errorf("complete: %d %s", status, body)
-	}
-	// A part needs its length up front.
-	id = e.start(ann)
-	req, _ := http.NewRequest("PUT", e.ts.URL+"/api/v1/uploads/"+id+"/parts/0", io.MultiReader(strings.NewReader("chunked")))
-	req.Header.Set("Authorization", "Bearer "+e.tokens[ann])
-	req.Header.Set(EmailHeader, ann)
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("part without Content-Length: %d", resp.StatusCode)
-	}
-}
-
-func TestUploadLimits(t *testing.T) {
-	e := newUploadEnv(t)
-	const ann, bob = "ann@example.com", "bob@example.com"
-	var ids []string
-	for range maxUserUploads {
-		ids = append(ids, e.start(ann))
-	}
-	status, body := e.call(ann, "POST", "/api/v1/uploads", nil)
-	if status != http.StatusConflict || !strings.Contains(body, "uploads open") {
-		t.Errorf("upload %d of one user: %d %s, want 409", maxUserUploads+1, status, body)
-	}
-	e.start(bob) // the limit is per user
-	if status, body := e.call(ann, "DELETE", "/api/v1/uploads/"+ids[0], nil); status != http.StatusNoContent {
-		t.Fatalf("delete: %d %s", status, body)
-	}
-	e.start(ann) // room again
-	if n := len(e.tmpFiles()); n != maxUserUploads+1 {
-		t.Errorf("%d files in .tmp for %d open uploads", n, maxUserUploads+1)
-	}
-}
-
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); {
@@ -371,8 +120,258 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// An upload over the server's limit is refused, in one request or in
-// parts, and nothing of it is kept.
+// signIn exchanges who's token for a session and returns its cookie and
+// CSRF token, as the web UI does.
+func (e *uploadEnv) signIn(who string) (cookie, csrf string) {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": who, "token": e.tokens[who]})
+	resp, err := e.ts.Client().Post(e.ts.URL+"/api/v1/session", "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sess SessionResponse
+	json.NewDecoder(resp.Body).Decode(&sess)
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusCreated || cookie == "" || sess.CSRFToken == "" {
+		e.t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	return cookie, sess.CSRFToken
+}
+
+// dial opens a streamed upload with the given request headers; a failed
+// handshake returns its HTTP status and body.
+func (e *uploadEnv) dial(h http.Header) (*websocket.Conn, int, string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, strings.Replace(e.ts.URL, "http", "ws", 1)+"/api/v1/blobs/stream", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		if resp == nil {
+			e.t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return nil, resp.StatusCode, string(b)
+	}
+	c.SetReadLimit(1 << 20)
+	return c, http.StatusSwitchingProtocols, ""
+}
+
+func (e *uploadEnv) bearer(who string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + e.tokens[who]}, EmailHeader: {who}}
+}
+
+// stream sends start (JSON) and then chunks as binary messages, and
+// returns every message the server sent until it closed.
+func stream(t *testing.T, c *websocket.Conn, start any, chunks ...[]byte) []StreamMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, _ := json.Marshal(start)
+	if err := c.Write(ctx, websocket.MessageText, first); err != nil {
+		t.Fatal(err)
+	}
+	// Send while reading: the server may refuse before taking everything.
+	go func() {
+		for _, b := range chunks {
+			if c.Write(ctx, websocket.MessageBinary, b) != nil {
+				return
+			}
+		}
+	}()
+	var got []StreamMessage
+	for {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			return got
+		}
+		var m StreamMessage
+		if typ != websocket.MessageText || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("server sent %v %q", typ, b)
+		}
+		got = append(got, m)
+	}
+}
+
+// lastError returns the error the server ended a stream with, or fails.
+func lastError(t *testing.T, msgs []StreamMessage) ErrorResponse {
+	t.Helper()
+	if len(msgs) == 0 || msgs[len(msgs)-1].Error == nil {
+		t.Fatalf("stream ended with %+v, want an error", msgs)
+	}
+	return *msgs[len(msgs)-1].Error
+}
+
+// A streamed upload, with a token or a session, stores the blob POST
+// /api/v1/blobs stores for the same bytes, and reports progress on the way.
+func TestUploadStream(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann, bob = "ann@example.com", "bob@example.com"
+	chunks := [][]byte{randomData(5 << 20), randomData(7<<20 + 3), randomData(1), randomData(1 << 20)}
+	all := bytes.Join(chunks, nil)
+	sum := sha256.Sum256(all)
+
+	cookie, csrf := e.signIn(ann)
+	c, status, body := e.dial(http.Header{"Cookie": {cookie}, "Origin": {e.ts.URL}})
+	if c == nil {
+		t.Fatalf("handshake with a session: %d %s", status, body)
+	}
+	msgs := stream(t, c, StreamStart{Size: int64(len(all)), CSRF: csrf}, chunks...)
+	var received []int64
+	var blob *cleanroom.Blob
+	for _, m := range msgs {
+		switch {
+		case m.Received != nil:
+			received = append(received, *m.Received)
+		case m.Blob != nil:
+			blob = m.Blob
+		default:
+			t.Errorf("unexpected message %+v", m)
+		}
+	}
+	if blob == nil || blob.Hash != hex.EncodeToString(sum[:]) || blob.Size != int64(len(all)) || blob.UploadedBy != ann {
+		t.Fatalf("stream ended with %+v, want the blob %x of %d bytes by %s", msgs, sum, len(all), ann)
+	}
+	if len(received) < 2 || received[len(received)-1] != int64(len(all)) {
+		t.Errorf("progress %v, want several steps ending at %d", received, len(all))
+	}
+	for i := 1; i < len(received); i++ {
+		if received[i] <= received[i-1] {
+			t.Errorf("progress went backwards: %v", received)
+		}
+	}
+	stored, err := os.ReadFile(filepath.Join(e.blobs, "datasets", blob.Hash))
+	if err != nil || !bytes.Equal(stored, all) {
+		t.Errorf("the stored blob differs from the bytes sent (%v)", err)
+	}
+	if tmp := e.tmpFiles(); len(tmp) > 0 {
+		t.Errorf("files left in .tmp after the upload: %v", tmp)
+	}
+
+	status, body = e.call(bob, "POST", "/api/v1/blobs", all)
+	var single cleanroom.Blob
+	json.Unmarshal([]byte(body), &single)
+	if status != http.StatusCreated || single.Hash != blob.Hash || single.Size != blob.Size {
+		t.Errorf("POST /api/v1/blobs of the same bytes: %d %s; the stream gave %+v", status, body, blob)
+	}
+
+	// With a token no CSRF token is needed; an empty upload is the empty blob.
+	c, status, body = e.dial(e.bearer(bob))
+	if c == nil {
+		t.Fatalf("handshake with a token: %d %s", status, body)
+	}
+	msgs = stream(t, c, StreamStart{Size: 0})
+	if empty := sha256.Sum256(nil); len(msgs) == 0 || msgs[len(msgs)-1].Blob == nil || msgs[len(msgs)-1].Blob.Hash != hex.EncodeToString(empty[:]) {
+		t.Errorf("empty upload: %+v", msgs)
+	}
+}
+
+// Who may open a stream: a session from another origin, one without its
+// CSRF token, a signed-out one and nobody at all are refused, and nothing
+// is stored.
+func TestUploadStreamRefused(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann = "ann@example.com"
+	cookie, csrf := e.signIn(ann)
+	data := randomData(1000)
+
+	if c, status, body := e.dial(http.Header{"Cookie": {cookie}, "Origin": {"http://evil.example"}}); c != nil || status != http.StatusForbidden || !strings.Contains(body, "origin http://evil.example refused") {
+		t.Errorf("session cookie from another origin: %d %s, want 403", status, body)
+	}
+	if c, status, body := e.dial(http.Header{"Cookie": {cookie}, "Origin": {e.ts.URL}, "Sec-Fetch-Site": {"cross-site"}}); c != nil || status != http.StatusForbidden {
+		t.Errorf("session cookie from another site: %d %s, want 403", status, body)
+	}
+	if c, status, body := e.dial(nil); c != nil || status != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d %s, want 401", status, body)
+	}
+	for _, wrong := range []string{"", csrf + "x"} {
+		c, status, body := e.dial(http.Header{"Cookie": {cookie}, "Origin": {e.ts.URL}})
+		if c == nil {
+			t.Fatalf("handshake: %d %s", status, body)
+		}
+		if got := lastError(t, stream(t, c, StreamStart{Size: int64(len(data)), CSRF: wrong}, data)); got.Code != cleanroom.EFORBIDDEN || !strings.Contains(got.Message, "CSRF") {
+			t.Errorf("CSRF token %q: %+v, want forbidden", wrong, got)
+		}
+	}
+	// After sign-out the cookie opens nothing.
+	req, _ := http.NewRequest("DELETE", e.ts.URL+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set(CSRFHeader, csrf)
+	if resp, err := e.ts.Client().Do(req); err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("sign out: %v %v", resp, err)
+	}
+	if c, status, body := e.dial(http.Header{"Cookie": {cookie}, "Origin": {e.ts.URL}}); c != nil || status != http.StatusUnauthorized {
+		t.Errorf("cookie after sign-out: %d %s, want 401", status, body)
+	}
+	e.noBlobs()
+}
+
+// Streams that go wrong are aborted with an error that says what to do,
+// and leave nothing behind.
+func TestUploadStreamFailures(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann = "ann@example.com"
+	e.s.MaxUploadSize = 10 << 20
+	cases := []struct {
+		name   string
+		start  any
+		chunks [][]byte
+		code   string
+		msg    string
+	}{
+		{"first message not JSON", "hello", nil, cleanroom.EINVALID, `must be JSON text {"size"`},
+		{"unknown field", map[string]any{"size": 1, "name": "x"}, nil, cleanroom.EINVALID, `must be JSON text`},
+		{"negative size", StreamStart{Size: -1}, nil, cleanroom.EINVALID, "negative"},
+		{"over the server's limit", StreamStart{Size: 10<<20 + 1}, nil, cleanroom.ETOOLARGE, "--max-upload-size"},
+		{"more than announced", StreamStart{Size: 100}, [][]byte{randomData(60), randomData(41)}, cleanroom.EINVALID, "more than the 100 bytes"},
+		{"message over the limit", StreamStart{Size: maxStreamMessage + 1}, [][]byte{randomData(maxStreamMessage + 1)}, cleanroom.EINVALID, "interrupted"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, status, body := e.dial(e.bearer(ann))
+			if c == nil {
+				t.Fatalf("handshake: %d %s", status, body)
+			}
+			msgs := stream(t, c, tc.start, tc.chunks...)
+			if tc.name == "message over the limit" {
+				// The server closes the connection (1009) without a message.
+				if len(msgs) > 0 && msgs[len(msgs)-1].Blob != nil {
+					t.Fatalf("an oversize message was stored: %+v", msgs)
+				}
+			} else if got := lastError(t, msgs); got.Code != tc.code || !strings.Contains(got.Message, tc.msg) {
+				t.Errorf("%+v, want %s with %q", got, tc.code, tc.msg)
+			}
+			waitUntil(t, "the upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
+			e.noBlobs()
+		})
+	}
+
+	// A connection dropped half-way: nothing is kept.
+	c, _, _ := e.dial(e.bearer(ann))
+	ctx := context.Background()
+	first, _ := json.Marshal(StreamStart{Size: 1 << 20})
+	c.Write(ctx, websocket.MessageText, first)
+	c.Write(ctx, websocket.MessageBinary, randomData(1000))
+	waitUntil(t, "the upload has begun", func() bool { return len(e.tmpFiles()) == 1 })
+	c.CloseNow()
+	waitUntil(t, "the dropped upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
+	e.noBlobs()
+
+	// Idle: aborted by the server with a message saying so.
+	e.s.streamIdleTimeout = 200 * time.Millisecond
+	c, _, _ = e.dial(e.bearer(ann))
+	if got := lastError(t, stream(t, c, StreamStart{Size: 1 << 20}, randomData(1000))); !strings.Contains(got.Message, "no data for 200ms") {
+		t.Errorf("idle upload: %+v", got)
+	}
+	waitUntil(t, "the idle upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
+	e.noBlobs()
+}
+
+// An upload over the server's limit is refused and nothing of it is kept.
 func TestUploadSizeLimit(t *testing.T) {
 	e := newUploadEnv(t)
 	const ann = "ann@example.com"
@@ -383,14 +382,6 @@ func TestUploadSizeLimit(t *testing.T) {
 	}
 	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(1000)); status != http.StatusCreated {
 		t.Errorf("single upload at the limit: %d %s", status, body)
-	}
-	id := e.start(ann)
-	e.mustPart(ann, id, 0, randomData(600))
-	if status, body := e.part(ann, id, 1, randomData(401)); status != http.StatusRequestEntityTooLarge {
-		t.Errorf("parts over the limit: %d %s", status, body)
-	}
-	if status, _ := e.part(ann, id, 1, randomData(10)); status != http.StatusNotFound {
-		t.Errorf("the upload went on after exceeding the limit: %d", status)
 	}
 	if files := e.tmpFiles(); len(files) != 0 {
 		t.Errorf("refused uploads left %v", files)

@@ -111,7 +111,7 @@ async function decryptGo(url: string, keyHex: string): Promise<{ sha256: string;
  * that the parts' boundaries are crossed) and seals the key to pubHex. */
 async function encryptForGo(size: number, pubHex: string, dcrID: string, node: string) {
   const key = crypto.getRandomValues(new Uint8Array(32));
-  const { blob, hash } = await encryptFile(new Blob([rulePlaintext(size)]), key, () => {}, SEGMENT_SIZE);
+  const { blob, hash } = await encryptFile(new Blob([rulePlaintext(size)]), key, 1);
   const sealed = await seal(fromHex(pubHex), datasetKeyInfo(dcrID, node, hash), key);
   return { ciphertext: toBase64(new Uint8Array(await blob.arrayBuffer())), manifest_hash: hash, key: hex(key), sealed: toBase64(sealed) };
 }

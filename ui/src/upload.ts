@@ -1,16 +1,17 @@
-// Dataset upload from the browser, as the Go client does it: encrypt on
-// this machine (in a worker) while sending the ciphertext, part by part,
-// as a multi-part upload; compare the hash the server stored it under
-// with our own; seal the dataset key to the enclave bound to this clean
-// room, node and ciphertext; and publish. The server never sees the
-// plaintext or the key.
+// Dataset upload from the browser, in the format of the Go client: encrypt
+// on this machine (in seal workers, seal.worker.ts) while sending the
+// ciphertext as it is made (from the upload worker, upload.worker.ts, over
+// one WebSocket); seal the dataset key to the enclave bound to this clean
+// room, node and the ciphertext's hash; and publish. The server never sees
+// the plaintext or the key.
 
 import { ApiError, CSRF_HEADER, api, csrfHeaders } from "./api";
-import { fromBase64, randomBytes, toBase64 } from "./crypto/bytes";
+import { fromBase64, hex, randomBytes, toBase64 } from "./crypto/bytes";
 import { datasetKeyInfo, seal } from "./crypto/hpke";
-import { DATASET_AD, SEGMENT_SIZE } from "./crypto/stream";
+import { DATASET_AD, ciphertextSize, segmentCount } from "./crypto/stream";
+import type { SealRequest } from "./seal.worker";
 import type { Attestation, Dataset } from "./types";
-import type { EncryptMessage, EncryptRequest } from "./upload.worker";
+import type { UploadMessage, UploadRequest } from "./upload.worker";
 
 export interface Progress {
   phase: "uploading" | "publishing";
@@ -18,80 +19,76 @@ export interface Progress {
   total: number;
 }
 
-/** PART_SIZE is the ciphertext bytes of one part of an upload: 32
- * segments (parts are cut at segment boundaries; part 0 also carries the
- * header). Every request costs the browser work of its own: 1 GiB takes
- * about a quarter less time in 32 MiB parts than in 4 MiB ones. */
-export const PART_SIZE = 32 * SEGMENT_SIZE;
+/** PER_PART is the segments in one part, the unit a seal worker reads and
+ * seals at a time: large reads cost the browser less per byte. */
+export const PER_PART = 32;
 
-/** runWorkers runs the upload worker and its hash worker on req until
- * the last part is handed on, returning the manifest hash. */
-function runWorkers(req: Omit<EncryptRequest, "hashPort">, onMessage: (m: EncryptMessage) => void): Promise<{ hash: string; size: number }> {
+/** SEAL_WORKERS is how many workers encrypt at once. Two seal about
+ * 1.4 GB/s together, more than a network link carries; on one core they
+ * take turns. */
+const SEAL_WORKERS = 2;
+
+/** runPipeline encrypts file with key in seal workers and hands the parts
+ * in order to the upload worker, which sends them to upload or, without
+ * it, back through onMessage. It resolves when the last part is handed on
+ * (and, with upload, stored). */
+function runPipeline(file: Blob, key: Uint8Array<ArrayBuffer>, perPart: number, upload: UploadRequest["upload"], onMessage: (m: UploadMessage) => void): Promise<{ hash: string; size: number } | undefined> {
+  const salt = randomBytes(32);
+  const prefix = randomBytes(7);
+  const parts = Math.ceil(segmentCount(file.size) / perPart);
+  const workers = Math.min(SEAL_WORKERS, parts);
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./upload.worker.ts", import.meta.url), { type: "module" });
-    const hw = new Worker(new URL("./hash.worker.ts", import.meta.url), { type: "module" });
-    const ch = new MessageChannel();
-    hw.postMessage({ port: ch.port2 }, [ch.port2]);
-    const stop = () => {
-      w.terminate();
-      hw.terminate();
+    const sender = new Worker(new URL("./upload.worker.ts", import.meta.url), { type: "module" });
+    const sealers: Worker[] = [];
+    const stop = () => [sender, ...sealers].forEach((w) => w.terminate());
+    const fail = (err: Error) => {
+      stop();
+      reject(err);
     };
-    w.onmessage = (ev: MessageEvent<EncryptMessage>) => {
+    const ports: MessagePort[] = [];
+    for (let index = 0; index < workers; index++) {
+      const w = new Worker(new URL("./seal.worker.ts", import.meta.url), { type: "module" });
+      w.onerror = (ev) => fail(new Error(`encryption failed: ${ev.message}`));
+      const ch = new MessageChannel();
+      w.postMessage({ file, key, ad: DATASET_AD, salt, prefix, index, workers, perPart, port: ch.port1 } satisfies SealRequest, [ch.port1]);
+      sealers.push(w);
+      ports.push(ch.port2);
+    }
+    sender.onerror = (ev) => fail(new Error(`upload failed: ${ev.message}`));
+    sender.onmessage = (ev: MessageEvent<UploadMessage>) => {
       const m = ev.data;
       if (m.type === "done") {
         stop();
-        resolve({ hash: m.hash, size: m.size });
-      } else if (m.type === "error") {
-        stop();
-        reject(m.code ? new ApiError(m.status ?? 0, m.code, m.message) : new Error(`encryption failed: ${m.message}`));
-      } else onMessage(m);
+        resolve(m.blob);
+      } else if (m.type === "error") fail(m.code ? new ApiError(0, m.code, m.message) : new Error(m.message));
+      else onMessage(m);
     };
-    w.onerror = hw.onerror = (ev) => {
-      stop();
-      reject(new Error(`encryption failed: ${ev.message}`));
-    };
-    w.postMessage({ ...req, hashPort: ch.port1 } satisfies EncryptRequest, [ch.port1]);
+    sender.postMessage({ ports, total: ciphertextSize(file.size), perPart, parts, upload } satisfies UploadRequest, ports);
   });
 }
 
-/** encryptFile encrypts a file with key in the upload worker, returning
- * the whole ciphertext and its manifest hash (for tests and small data:
- * uploads send the parts as they come, see encryptAndUpload). */
-export async function encryptFile(file: Blob, key: Uint8Array<ArrayBuffer>, onProgress: (done: number, total: number) => void, partSize = PART_SIZE): Promise<{ blob: Blob; hash: string }> {
+/** encryptFile encrypts a file with key as an upload does, returning the
+ * whole ciphertext and its SHA-256 (for tests and small data: uploads send
+ * the parts as they come, see encryptAndUpload). */
+export async function encryptFile(file: Blob, key: Uint8Array<ArrayBuffer>, perPart = PER_PART): Promise<{ blob: Blob; hash: string }> {
   const parts: Blob[] = [];
-  const { hash } = await runWorkers({ file, key, ad: DATASET_AD, partSize }, (m) => {
-    if (m.type === "part") parts[m.index] = m.blob;
-    else if (m.type === "progress") onProgress(m.done, m.total);
+  await runPipeline(file, key, perPart, undefined, (m) => {
+    if (m.type === "part") parts[m.index] = new Blob(m.segments);
   });
-  return { blob: new Blob(parts, { type: "application/octet-stream" }), hash };
-}
-
-interface StoredBlob {
-  hash: string;
-  size: number;
+  const blob = new Blob(parts, { type: "application/octet-stream" });
+  return { blob, hash: hex(new Uint8Array(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()))) };
 }
 
 /** encryptAndUpload encrypts file with key and uploads the ciphertext as
- * it is made, returning its manifest hash once the server has stored it
- * under the same one. */
+ * it is made, returning the hash the server stored it under. */
 export async function encryptAndUpload(file: Blob, key: Uint8Array<ArrayBuffer>, onProgress: (done: number, total: number) => void): Promise<string> {
-  const up = await api<{ id: string; max_part_size: number }>("POST", "/api/v1/uploads");
-  const path = `/api/v1/uploads/${encodeURIComponent(up.id)}`;
-  try {
-    const partSize = Math.min(PART_SIZE, up.max_part_size || PART_SIZE);
-    const csrf = csrfHeaders()[CSRF_HEADER] ?? "";
-    const { hash } = await runWorkers({ file, key, ad: DATASET_AD, partSize, upload: { id: up.id, csrf } }, (m) => {
-      if (m.type === "progress") onProgress(m.done, m.total);
-    });
-    const stored = await api<StoredBlob>("POST", `${path}/complete`);
-    if (stored.hash !== hash) throw new Error(`the server stored the upload as ${stored.hash} but the ciphertext sent hashes to ${hash}; upload again`);
-    return hash;
-  } catch (err) {
-    // Free the server's side at once (it would abort it when idle anyway).
-    api("DELETE", path).catch(() => {});
-    if (err instanceof ApiError && err.code === "network") throw new ApiError(0, "network", "the upload was interrupted; nothing was stored, upload again");
-    throw err;
-  }
+  const url = new URL("/api/v1/blobs/stream", location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const csrf = csrfHeaders()[CSRF_HEADER] ?? "";
+  const blob = await runPipeline(file, key, PER_PART, { url: url.href, csrf }, (m) => {
+    if (m.type === "progress") onProgress(m.done, m.total);
+  });
+  return blob!.hash;
 }
 
 /** uploadDataset encrypts, uploads and publishes file to a data node. */

@@ -1,130 +1,128 @@
-// Encrypts a file and sends it as it goes, off the page's main thread.
-// The ciphertext is cut into parts of a few segments: each part's
-// plaintext is read from the file in one piece, its segments sealed by Web
-// Crypto, and the part handed on (to the server, as a part of a
-// multi-part upload, or to the caller) while its segments go to the hash
-// worker (hash.worker.ts), which computes the manifest hash beside. The
-// stages overlap (reading and sealing the next parts, hashing, sending)
-// and each holds at most a few parts, so memory stays flat whatever the
-// file size.
+// Sends a ciphertext as the seal workers (seal.worker.ts) make it, off the
+// page's main thread: takes their parts in order and hands each on, to the
+// server over one WebSocket (GET /api/v1/blobs/stream, http/upload.go) or
+// back to the caller. The server names the blob by the SHA-256 of what it
+// stored; this page does not hash the ciphertext itself (that would cost
+// it a third more CPU), because it need not trust that name: the key it
+// seals is bound to it, and any other bytes fail authentication inside
+// the enclave (every segment is authenticated, and so are their order and
+// the last one).
 
-import { ApiError, api, setCSRF } from "./api";
-import { SEGMENT_SIZE, SegmentEncrypter, ciphertextSize, plaintextRange, segmentCount } from "./crypto/stream";
+import type { SealMessage } from "./seal.worker";
 
-export interface EncryptRequest {
-  file: Blob;
-  key: Uint8Array<ArrayBuffer>;
-  ad: Uint8Array<ArrayBuffer>;
-  hashPort: MessagePort; // to the hash worker
-  /** Where parts go: PUT to this multi-part upload, or back to the caller. */
-  upload?: { id: string; csrf: string };
-  /** Ciphertext bytes per part, rounded down to whole segments. */
-  partSize: number;
+export interface UploadRequest {
+  /** From the seal workers, in the order of their index. */
+  ports: MessagePort[];
+  /** Ciphertext bytes, and segments per part. */
+  total: number;
+  perPart: number;
+  parts: number;
+  /** Where the parts go: the stream's URL, or without it back to the caller. */
+  upload?: { url: string; csrf: string };
 }
 
-export type EncryptMessage =
-  | { type: "progress"; done: number; total: number } // bytes sent (or, without upload, sealed)
-  | { type: "part"; index: number; blob: Blob } // without upload: the parts, in order
-  | { type: "done"; hash: string; size: number }
-  | { type: "error"; message: string; status?: number; code?: string }; // code and status: the server's answer
+export type UploadMessage =
+  | { type: "progress"; done: number; total: number } // bytes the server has stored (or, without upload, sealed)
+  | { type: "part"; index: number; segments: Uint8Array<ArrayBuffer>[] } // without upload: the parts, in order
+  | { type: "done"; blob?: { hash: string; size: number } } // with upload: the blob the server stored
+  | { type: "error"; message: string; code?: string }; // code: the server's, when it gave one
 
-// The bounds of the queues between the stages, in parts.
-const SEALING = 1; // being read and sealed ahead of the one handed on
-const QUEUED = 1; // sealed and waiting for the server, besides the one being sent
-const HASHING = 2; // handed to the hash worker and not yet hashed
+/** Bytes handed to the WebSocket and not yet on their way; above it the
+ * sender waits (the socket buffers whatever it is given). */
+const BUFFERED = 16 << 20;
 
-/** A counter that can be waited on until it reaches a value. */
-class Counter {
-  n = 0;
-  private waiters: { at: number; wake: () => void }[] = [];
-  add(d: number) {
-    this.n += d;
-    this.waiters = this.waiters.filter((w) => (this.n >= w.at ? (w.wake(), false) : true));
-  }
-  reach(at: number): Promise<void> {
-    return this.n >= at ? Promise.resolve() : new Promise((wake) => this.waiters.push({ at, wake }));
+/** progress tells the page how far the upload is, at most every 100 ms
+ * (each update costs the page a render) and at the end. */
+let shown = 0;
+function progress(done: number, total: number) {
+  const now = performance.now();
+  if (done < total && now - shown < 100) return;
+  shown = now;
+  postMessage({ type: "progress", done, total } satisfies UploadMessage);
+}
+
+interface ServerMessage {
+  received?: number;
+  blob?: { hash: string; size: number };
+  error?: { code: string; message: string };
+}
+
+class UploadError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
   }
 }
 
-async function encrypt({ file, key, ad, hashPort, upload, partSize }: EncryptRequest): Promise<void> {
-  const perPart = Math.max(1, Math.floor(partSize / SEGMENT_SIZE));
-  const enc = await SegmentEncrypter.create(key, ad);
-  const size = file.size;
-  const n = segmentCount(size);
-  const parts = Math.ceil(n / perPart);
-  const total = ciphertextSize(size);
+const interrupted = () => new UploadError("the upload was interrupted; nothing was stored, upload again", "network");
 
-  const hashed = new Counter(); // parts the hash worker is done with
-  const digest = new Promise<string>((resolve) => {
-    hashPort.onmessage = (m: MessageEvent<number | string>) => (typeof m.data === "string" ? resolve(m.data) : hashed.add(1));
+/** openStream opens the upload stream and returns it with the promise of
+ * the blob the server stores. */
+async function openStream(url: string, csrf: string, total: number): Promise<{ ws: WebSocket; stored: Promise<{ hash: string; size: number }> }> {
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    // The browser tells a page nothing of why a handshake failed.
+    ws.onerror = () => reject(new UploadError("the server refused the upload connection; reload the page, sign in again if asked, and upload again", "network"));
   });
-
-  // Read part p's plaintext in one piece and seal its segments; part 0
-  // starts with the header.
-  const seal = async (p: number): Promise<Uint8Array<ArrayBuffer>[]> => {
-    const first = p * perPart;
-    const last = Math.min(n, first + perPart) - 1;
-    const start = plaintextRange(first, size)[0];
-    const plain = await file.slice(start, plaintextRange(last, size)[1]).arrayBuffer();
-    const segs: Promise<Uint8Array<ArrayBuffer>>[] = [];
-    for (let i = first; i <= last; i++) {
-      const [s, e] = plaintextRange(i, size);
-      segs.push(enc.seal(i, new Uint8Array(plain, s - start, e - s), i === n - 1));
-    }
-    const out = await Promise.all(segs);
-    if (p === 0) out.unshift(enc.header.slice());
-    return out;
-  };
-
-  // The sender: PUTs the parts in order, one at a time.
-  const queue: Blob[] = [];
-  const sent = new Counter();
-  let sentBytes = 0;
-  let wakeSender = () => {};
-  let failed: unknown = null;
-  if (upload) setCSRF(upload.csrf);
-  const sender = (async () => {
-    for (let p = 0; p < parts; p++) {
-      while (!queue.length) await new Promise<void>((r) => (wakeSender = r));
-      const part = queue.shift()!;
-      if (upload) await api("PUT", `/api/v1/uploads/${encodeURIComponent(upload.id)}/parts/${p}`, undefined, { raw: part });
-      else postMessage({ type: "part", index: p, blob: part } satisfies EncryptMessage);
-      sentBytes += part.size;
-      sent.add(1);
-      postMessage({ type: "progress", done: sentBytes, total } satisfies EncryptMessage);
-    }
-  })().catch((err) => {
-    failed = err;
-    sent.add(Infinity); // wakes the producer, which then stops
+  const stored = new Promise<{ hash: string; size: number }>((resolve, reject) => {
+    ws.onmessage = (ev: MessageEvent<string>) => {
+      const m = JSON.parse(ev.data) as ServerMessage;
+      if (m.received !== undefined) progress(m.received, total);
+      else if (m.blob) resolve(m.blob);
+      else if (m.error) reject(new UploadError(m.error.message, m.error.code));
+    };
+    ws.onclose = () => reject(interrupted()); // no-op once settled
   });
+  ws.send(JSON.stringify({ size: total, csrf }));
+  return { ws, stored };
+}
 
-  const sealing: Promise<Uint8Array<ArrayBuffer>[]>[] = [];
-  let next = 0;
-  while (next < Math.min(parts, SEALING)) sealing.push(seal(next++));
+async function send({ ports, total, perPart, parts, upload }: UploadRequest): Promise<void> {
+  const ready = new Map<number, Uint8Array<ArrayBuffer>[]>();
+  let failed: Error | null = null;
+  let wake = () => {};
+  ports.forEach((port) => {
+    port.onmessage = (ev: MessageEvent<SealMessage>) => {
+      if ("error" in ev.data) failed = new UploadError(`encryption failed: ${ev.data.error}`);
+      else ready.set(ev.data.part, ev.data.segments);
+      wake();
+    };
+  });
+  const stream = upload ? await openStream(upload.url, upload.csrf, total) : null;
+  // A refusal from the server ends the sending at once.
+  stream?.stored.catch((err) => {
+    failed ??= err;
+    wake();
+  });
+  let sealed = 0;
   for (let p = 0; p < parts; p++) {
-    const segs = await sealing.shift()!;
-    // Bounded queues: wait for the server and the hash worker to catch up.
-    await Promise.all([sent.reach(p - QUEUED), hashed.reach(p + 1 - HASHING)]);
-    if (failed) break;
-    if (next < parts) sealing.push(seal(next++));
-    // A Blob copies the segments, which can then move on to the hash
-    // worker. (A body of bytes was no faster in Chromium, and crawls
-    // under DevTools network tracking, as in Playwright.)
-    queue.push(new Blob(segs, { type: "application/octet-stream" }));
-    wakeSender();
-    hashPort.postMessage(segs, segs.map((s) => s.buffer));
+    while (!ready.has(p) && !failed) await new Promise<void>((r) => (wake = r));
+    if (failed) throw failed;
+    const segments = ready.get(p)!;
+    ready.delete(p);
+    ports[p % ports.length].postMessage(1); // the worker may seal its next part
+    sealed += segments.reduce((n, s) => n + s.length, 0);
+    if (!stream) {
+      postMessage({ type: "part", index: p, segments } satisfies UploadMessage, segments.map((s) => s.buffer));
+      progress(sealed, total);
+      continue;
+    }
+    for (const s of segments) {
+      if (stream.ws.readyState !== WebSocket.OPEN) throw failed ?? interrupted();
+      stream.ws.send(s);
+      while (stream.ws.bufferedAmount > BUFFERED && !failed) await new Promise((r) => setTimeout(r, 1));
+    }
   }
-  await sender;
-  if (failed) throw failed;
-  hashPort.postMessage(null);
-  if (sentBytes !== total) throw new Error(`encrypted ${sentBytes} bytes, expected ${total}`);
-  postMessage({ type: "done", hash: await digest, size: sentBytes } satisfies EncryptMessage);
+  if (sealed !== total) throw new UploadError(`encrypted ${sealed} bytes, expected ${total}`);
+  const blob = stream ? await stream.stored : undefined;
+  if (blob && blob.size !== total) throw new UploadError(`the server stored ${blob.size} bytes of the ${total} sent; upload again`);
+  postMessage({ type: "done", blob } satisfies UploadMessage);
 }
 
-onmessage = (ev: MessageEvent<EncryptRequest>) => {
-  encrypt(ev.data).catch((err) => {
-    const m: EncryptMessage = { type: "error", message: String(err?.message ?? err) };
-    if (err instanceof ApiError) Object.assign(m, { status: err.status, code: err.code });
-    postMessage(m);
-  });
+onmessage = (ev: MessageEvent<UploadRequest>) => {
+  send(ev.data).catch((err) => postMessage({ type: "error", message: String(err?.message ?? err), code: err instanceof UploadError ? err.code : undefined } satisfies UploadMessage));
 };

@@ -1,0 +1,80 @@
+// Seals a share of a file's ciphertext, off the page's main thread: of the
+// ciphertext's parts (a few segments each), the ones whose number modulo
+// `workers` is `index`. Web Crypto encrypts on the calling worker's own
+// thread, so several seal workers use several cores. Each part's plaintext
+// is read in one piece into a buffer this worker reuses, its segments
+// sealed, and the sealed segments transferred (not copied) through `port`
+// to the upload worker, which sends them in order. At most AHEAD parts of
+// this worker wait there, unacknowledged, so memory stays flat whatever
+// the file size.
+
+import { SEGMENT_SIZE, SegmentEncrypter, plaintextRange, segmentCount } from "./crypto/stream";
+
+export interface SealRequest {
+  file: Blob;
+  key: Uint8Array<ArrayBuffer>;
+  ad: Uint8Array<ArrayBuffer>;
+  /** The ciphertext's salt and nonce prefix, shared by every seal worker. */
+  salt: Uint8Array<ArrayBuffer>;
+  prefix: Uint8Array<ArrayBuffer>;
+  index: number;
+  workers: number;
+  /** Segments per part. */
+  perPart: number;
+  /** To the upload worker: SealMessages out, one acknowledgement (any message) in per part taken. */
+  port: MessagePort;
+}
+
+/** A sealed part (part 0 starts with the ciphertext's header), or why sealing failed. */
+export type SealMessage = { part: number; segments: Uint8Array<ArrayBuffer>[] } | { error: string };
+
+const AHEAD = 1;
+
+/** readInto reads blob whole into buf (at least blob.size bytes) and
+ * returns the buffer holding it (buf itself is detached on the way). */
+async function readInto(blob: Blob, buf: ArrayBuffer): Promise<ArrayBuffer> {
+  const reader = blob.stream().getReader({ mode: "byob" });
+  let off = 0;
+  while (off < blob.size) {
+    const { done, value } = await reader.read(new Uint8Array(buf, off));
+    if (done) throw new Error(`the file ended after ${off} of ${blob.size} bytes; was it changed while uploading?`);
+    buf = value.buffer;
+    off += value.byteLength;
+  }
+  reader.releaseLock();
+  return buf;
+}
+
+async function sealShare({ file, key, ad, salt, prefix, index, workers, perPart, port }: SealRequest) {
+  const enc = await SegmentEncrypter.create(key, ad, salt, prefix);
+  const size = file.size;
+  const n = segmentCount(size);
+  const parts = Math.ceil(n / perPart);
+  let credit = AHEAD;
+  let wake = () => {};
+  port.onmessage = () => {
+    credit++;
+    wake();
+  };
+  let buf = new ArrayBuffer(perPart * SEGMENT_SIZE);
+  for (let p = index; p < parts; p += workers) {
+    while (credit === 0) await new Promise<void>((r) => (wake = r));
+    credit--;
+    const first = p * perPart;
+    const last = Math.min(n, first + perPart) - 1;
+    const start = plaintextRange(first, size)[0];
+    buf = await readInto(file.slice(start, plaintextRange(last, size)[1]), buf);
+    const segs: Promise<Uint8Array<ArrayBuffer>>[] = [];
+    for (let i = first; i <= last; i++) {
+      const [s, e] = plaintextRange(i, size);
+      segs.push(enc.seal(i, new Uint8Array(buf, s - start, e - s), i === n - 1));
+    }
+    const segments = await Promise.all(segs);
+    if (p === 0) segments.unshift(enc.header.slice());
+    port.postMessage({ part: p, segments } satisfies SealMessage, segments.map((s) => s.buffer));
+  }
+}
+
+onmessage = (ev: MessageEvent<SealRequest>) => {
+  sealShare(ev.data).catch((err) => ev.data.port.postMessage({ error: String(err?.message ?? err) } satisfies SealMessage));
+};
