@@ -34,7 +34,7 @@ import (
 //	server → {"error": ErrorResponse}     text, on any failure; then it closes
 //
 // Anything that goes wrong (a refused start, more bytes than announced, a
-// dropped connection, streamIdleTimeout without a message) aborts the
+// dropped connection, streamIdleTimeout without a byte) aborts the
 // upload: nothing of it is kept. A restart ends open streams too: the blob
 // store drops unfinished files when it starts.
 const (
@@ -105,7 +105,7 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 			return 0, nil, cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted: %v; nothing was stored, upload again", err)
 		}
 		idle.Reset(s.streamIdle())
-		return typ, rd, nil
+		return typ, &resetReader{rd, idle, s.streamIdle()}, nil
 	}
 
 	typ, rd, err := read()
@@ -161,6 +161,22 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 		}
 	}
 	return s.commitBlob(ctx, bw, h.Sum(nil), got)
+}
+
+// resetReader resets an idle timer whenever bytes arrive, so that a slow
+// link is not taken for an idle one in the middle of a large message.
+type resetReader struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (r *resetReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.idle)
+	}
+	return n, err
 }
 
 func (s *Server) streamIdle() time.Duration {

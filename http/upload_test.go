@@ -183,6 +183,14 @@ func stream(t *testing.T, c *websocket.Conn, start any, chunks ...[]byte) []Stre
 			}
 		}
 	}()
+	return messages(t, c)
+}
+
+// messages returns every message the server sends until it closes.
+func messages(t *testing.T, c *websocket.Conn) []StreamMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var got []StreamMessage
 	for {
 		typ, b, err := c.Read(ctx)
@@ -369,6 +377,25 @@ func TestUploadStreamFailures(t *testing.T) {
 	}
 	waitUntil(t, "the idle upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
 	e.noBlobs()
+
+	// A slow link is not idle: a message arriving in pieces, each within
+	// the timeout though the whole takes longer, is stored.
+	e.s.streamIdleTimeout = 300 * time.Millisecond
+	c, _, _ = e.dial(e.bearer(ann))
+	first, _ = json.Marshal(StreamStart{Size: 3 << 16})
+	c.Write(ctx, websocket.MessageText, first)
+	w, err := c.Writer(ctx, websocket.MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.Write(randomData(1 << 16)) // a frame each, past the writer's buffer
+		time.Sleep(200 * time.Millisecond)
+	}
+	w.Close()
+	if msgs := messages(t, c); len(msgs) == 0 || msgs[len(msgs)-1].Blob == nil {
+		t.Errorf("slow upload: %+v", msgs[len(msgs)-1].Error)
+	}
 }
 
 // An upload over the server's limit is refused and nothing of it is kept.
