@@ -73,7 +73,7 @@ function runPipeline(file: Blob, key: Uint8Array<ArrayBuffer>, perPart: number, 
 export async function encryptFile(file: Blob, key: Uint8Array<ArrayBuffer>, perPart = PER_PART): Promise<{ blob: Blob; hash: string }> {
   const parts: Blob[] = [];
   await runPipeline(file, key, perPart, undefined, (m) => {
-    if (m.type === "part") parts[m.index] = new Blob(m.segments);
+    if (m.type === "part") parts[m.index] = new Blob([m.bytes]);
   });
   const blob = new Blob(parts, { type: "application/octet-stream" });
   return { blob, hash: hex(new Uint8Array(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()))) };

@@ -23,7 +23,7 @@ export interface UploadRequest {
 
 export type UploadMessage =
   | { type: "progress"; done: number; total: number } // bytes the server has stored (or, without upload, sealed)
-  | { type: "part"; index: number; segments: Uint8Array<ArrayBuffer>[] } // without upload: the parts, in order
+  | { type: "part"; index: number; bytes: Uint8Array<ArrayBuffer> } // without upload: the parts, in order
   | { type: "done"; blob?: { hash: string; size: number } } // with upload: the blob the server stored
   | { type: "error"; message: string; code?: string }; // code: the server's, when it gave one
 
@@ -31,12 +31,15 @@ export type UploadMessage =
  * sender waits (the socket buffers whatever it is given). */
 const BUFFERED = 16 << 20;
 
-/** progress tells the page how far the upload is, at most every 100 ms
+/** The largest message sent; the server takes up to 16 MiB. */
+const MESSAGE = 8 << 20;
+
+/** progress tells the page how far the upload is, at most every 250 ms
  * (each update costs the page a render) and at the end. */
 let shown = 0;
 function progress(done: number, total: number) {
   const now = performance.now();
-  if (done < total && now - shown < 100) return;
+  if (done < total && now - shown < 250) return;
   shown = now;
   postMessage({ type: "progress", done, total } satisfies UploadMessage);
 }
@@ -82,13 +85,13 @@ async function openStream(url: string, csrf: string, total: number): Promise<{ w
 }
 
 async function send({ ports, total, perPart, parts, upload }: UploadRequest): Promise<void> {
-  const ready = new Map<number, Uint8Array<ArrayBuffer>[]>();
+  const ready = new Map<number, Uint8Array<ArrayBuffer>>();
   let failed: Error | null = null;
   let wake = () => {};
   ports.forEach((port) => {
     port.onmessage = (ev: MessageEvent<SealMessage>) => {
       if ("error" in ev.data) failed = new UploadError(`encryption failed: ${ev.data.error}`);
-      else ready.set(ev.data.part, ev.data.segments);
+      else ready.set(ev.data.part, ev.data.bytes);
       wake();
     };
   });
@@ -102,20 +105,20 @@ async function send({ ports, total, perPart, parts, upload }: UploadRequest): Pr
   for (let p = 0; p < parts; p++) {
     while (!ready.has(p) && !failed) await new Promise<void>((r) => (wake = r));
     if (failed) throw failed;
-    const segments = ready.get(p)!;
+    const bytes = ready.get(p)!;
     ready.delete(p);
-    ports[p % ports.length].postMessage(1); // the worker may seal its next part
-    sealed += segments.reduce((n, s) => n + s.length, 0);
+    sealed += bytes.length;
     if (!stream) {
-      postMessage({ type: "part", index: p, segments } satisfies UploadMessage, segments.map((s) => s.buffer));
+      postMessage({ type: "part", index: p, bytes: bytes.slice() } satisfies UploadMessage);
       progress(sealed, total);
-      continue;
     }
-    for (const s of segments) {
+    for (let off = 0; stream && off < bytes.length; off += MESSAGE) {
       if (stream.ws.readyState !== WebSocket.OPEN) throw failed ?? interrupted();
-      stream.ws.send(s);
+      stream.ws.send(bytes.subarray(off, off + MESSAGE)); // copies
       while (stream.ws.bufferedAmount > BUFFERED && !failed) await new Promise((r) => setTimeout(r, 1));
     }
+    // Sent: the buffer goes back for the worker's next part.
+    ports[p % ports.length].postMessage(bytes.buffer, [bytes.buffer]);
   }
   if (sealed !== total) throw new UploadError(`encrypted ${sealed} bytes, expected ${total}`);
   const blob = stream ? await stream.stored : undefined;
