@@ -6,6 +6,7 @@ import { concat, fromBase64, fromHex, hex, toBase64, utf8 } from "../src/crypto/
 import { datasetKeyInfo, importPrivateKey, nonceFor, open, resultKeyInfo, seal, setupReceiver } from "../src/crypto/hpke";
 import { DATASET_AD, IntegrityError, SEGMENT_SIZE, decryptBlob, encryptBlob } from "../src/crypto/stream";
 import { encryptFile } from "../src/upload";
+import { GcmSealer } from "../src/crypto/gcm";
 
 function rulePlaintext(n: number): Uint8Array<ArrayBuffer> {
   const p = new Uint8Array(n);
@@ -116,4 +117,24 @@ async function encryptForGo(size: number, pubHex: string, dcrID: string, node: s
   return { ciphertext: toBase64(new Uint8Array(await blob.arrayBuffer())), manifest_hash: hash, key: hex(key), sealed: toBase64(sealed) };
 }
 
-Object.assign(window, { cleanroomCrypto: { runVectors, decryptGo, encryptForGo, fromBase64 } });
+/** checkGcm seals messages of sizes around every boundary of GcmSealer
+ * (a block, a piece, a segment) with it and with Web Crypto's AES-GCM,
+ * under random keys and nonces, and returns the sizes where they differ. */
+async function checkGcm(): Promise<{ failures: string[]; checked: number }> {
+  const piece = 256 << 10;
+  const sizes = [0, 1, 15, 16, 17, 31, 32, 33, 1000, piece - 17, piece - 16, piece - 1, piece, piece + 1, piece + 16, 2 * piece - 1, 2 * piece + 5, 4 * piece - 16, 4 * piece - 56, 4 * piece, 5 * piece + 3];
+  const failures: string[] = [];
+  for (const [k, n] of sizes.entries()) {
+    const raw = crypto.getRandomValues(new Uint8Array(k % 2 ? 16 : 32));
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const pt = rulePlaintext(n);
+    const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt"]);
+    const want = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, tagLength: 128 }, key, pt));
+    const got = new Uint8Array(n + 16 + 7).fill(0xaa); // room after the tag must stay untouched
+    await (await GcmSealer.create(raw)).sealInto(iv, pt, got.subarray(0, n + 16));
+    if (!eq(got.subarray(0, n + 16), want) || !got.subarray(n + 16).every((b) => b === 0xaa)) failures.push(`${n} bytes, ${raw.length * 8}-bit key`);
+  }
+  return { failures, checked: sizes.length };
+}
+
+Object.assign(window, { cleanroomCrypto: { runVectors, checkGcm, decryptGo, encryptForGo, fromBase64 } });

@@ -59,6 +59,10 @@ try {
   const x25519 = await page.evaluate(async () => !!(await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])));
   assert(x25519, "Web Crypto X25519 missing");
 
+  const g = await page.evaluate(() => window.cleanroomCrypto.checkGcm());
+  log(`AES-GCM in pieces against Web Crypto's: ${g.checked} sizes checked, ${g.failures.length} differ`);
+  assert(g.checked > 0 && g.failures.length === 0, `AES-GCM in pieces differs from Web Crypto's at: ${g.failures.join(", ")}`);
+
   const v = await page.evaluate(([v, rfc]) => window.cleanroomCrypto.runVectors(v, rfc), [vectors, rfc]);
   log(`vectors: ${v.checked} checked, ${v.failures.length} failures`);
   assert(v.failures.length === 0, v.failures.join("\n"));

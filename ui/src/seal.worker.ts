@@ -2,15 +2,16 @@
 // ciphertext's parts (a few segments each), the ones whose number modulo
 // `workers` is `index`. Web Crypto encrypts on the calling worker's own
 // thread, so several seal workers use several cores. Each part's plaintext
-// is read in one piece into a buffer this worker reuses, its segments
-// sealed and gathered into one buffer (a WebSocket costs Chromium less per
-// byte in a few large messages than in many small ones), which is
-// transferred (not copied) through `port` to the upload worker; it sends
+// is read in one piece into a buffer this worker reuses, and its segments
+// sealed (crypto/gcm.ts) into one buffer (a WebSocket costs Chromium less
+// per byte in a few large messages than in many small ones), which is
+// transferred, not copied, through `port` to the upload worker; it sends
 // the parts in order and gives each buffer back once sent. At most AHEAD
-// parts of this worker wait there, so memory stays flat whatever the file
-// size.
+// parts of this worker are sealed and not yet sent (two, so that sealing
+// goes on while the network is busy), so memory stays flat whatever the
+// file size: about 100 MiB per worker.
 
-import { HEADER_SIZE, SEGMENT_SIZE, SegmentEncrypter, plaintextRange, segmentCount } from "./crypto/stream";
+import { HEADER_SIZE, SEGMENT_SIZE, SegmentEncrypter, TAG_SIZE, plaintextRange, segmentCount } from "./crypto/stream";
 
 export interface SealRequest {
   file: Blob;
@@ -30,7 +31,7 @@ export interface SealRequest {
 /** A sealed part (part 0 starts with the ciphertext's header), or why sealing failed. */
 export type SealMessage = { part: number; bytes: Uint8Array<ArrayBuffer> } | { error: string };
 
-const AHEAD = 1;
+const AHEAD = 2;
 
 /** readInto reads blob whole into buf (at least blob.size bytes) and
  * returns the buffer holding it (buf itself is detached on the way). */
@@ -69,18 +70,17 @@ async function sealShare({ file, key, ad, salt, prefix, index, workers, perPart,
     const last = Math.min(n, first + perPart) - 1;
     const start = plaintextRange(first, size)[0];
     buf = await readInto(file.slice(start, plaintextRange(last, size)[1]), buf);
-    const segs: Promise<Uint8Array<ArrayBuffer>>[] = [];
-    for (let i = first; i <= last; i++) {
-      const [s, e] = plaintextRange(i, size);
-      segs.push(enc.seal(i, new Uint8Array(buf, s - start, e - s), i === n - 1));
-    }
-    const segments = await Promise.all(segs);
-    if (p === 0) segments.unshift(enc.header);
+    // Seal the segments straight into the part's buffer, after the header.
     const out = new Uint8Array(spare.pop() ?? new ArrayBuffer(partSize));
     let len = 0;
-    for (const seg of segments) {
-      out.set(seg, len);
-      len += seg.length;
+    if (p === 0) {
+      out.set(enc.header);
+      len = enc.header.length;
+    }
+    for (let i = first; i <= last; i++) {
+      const [s, e] = plaintextRange(i, size);
+      await enc.sealInto(i, new Uint8Array(buf, s - start, e - s), i === n - 1, out.subarray(len));
+      len += e - s + TAG_SIZE;
     }
     port.postMessage({ part: p, bytes: out.subarray(0, len) } satisfies SealMessage, [out.buffer]);
   }

@@ -3,6 +3,7 @@
 // (crypt/) and the Python SDK write and read the same bytes.
 
 import { concat, utf8 } from "./bytes";
+import { GcmSealer } from "./gcm";
 
 export const SEGMENT_SIZE = 1 << 20;
 export const HEADER_SIZE = 40;
@@ -42,10 +43,23 @@ export function plaintextRange(i: number, p: number): [number, number] {
   return [start, end];
 }
 
-async function deriveSegmentKey(key: Uint8Array<ArrayBuffer>, salt: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, usage: KeyUsage): Promise<CryptoKey> {
+async function deriveSegmentKey(key: Uint8Array<ArrayBuffer>, salt: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
   if (key.length !== 32) throw new Error("dataset key must be 32 bytes");
   const ikm = await crypto.subtle.importKey("raw", key, "HKDF", false, ["deriveKey"]);
-  return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt, info: ad }, ikm, { name: "AES-GCM", length: 256 }, false, [usage]);
+  return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt, info: ad }, ikm, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
+}
+
+/** segmentSealer derives the segment key as deriveSegmentKey does, for a
+ * GcmSealer (which needs it as AES-CTR and AES-GCM keys both). */
+async function segmentSealer(key: Uint8Array<ArrayBuffer>, salt: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>): Promise<GcmSealer> {
+  if (key.length !== 32) throw new Error("dataset key must be 32 bytes");
+  const ikm = await crypto.subtle.importKey("raw", key, "HKDF", false, ["deriveBits"]);
+  const raw = new Uint8Array(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: ad }, ikm, 256));
+  try {
+    return await GcmSealer.create(raw);
+  } finally {
+    raw.fill(0);
+  }
 }
 
 function nonce(prefix: Uint8Array, i: number, last: boolean): Uint8Array<ArrayBuffer> {
@@ -59,7 +73,7 @@ function nonce(prefix: Uint8Array, i: number, last: boolean): Uint8Array<ArrayBu
 /** SegmentEncrypter seals the segments of one ciphertext, in any order. */
 export class SegmentEncrypter {
   private constructor(
-    private readonly segmentKey: CryptoKey,
+    private readonly sealer: GcmSealer,
     private readonly prefix: Uint8Array,
     /** header is the first 40 bytes of the ciphertext. */
     readonly header: Uint8Array<ArrayBuffer>,
@@ -71,13 +85,20 @@ export class SegmentEncrypter {
     salt ??= crypto.getRandomValues(new Uint8Array(SALT_SIZE));
     prefix ??= crypto.getRandomValues(new Uint8Array(PREFIX_SIZE));
     const header = concat(new Uint8Array([HEADER_SIZE]), salt, prefix);
-    return new SegmentEncrypter(await deriveSegmentKey(key, salt, ad, "encrypt"), prefix, header);
+    return new SegmentEncrypter(await segmentSealer(key, salt, ad), prefix, header);
   }
 
-  /** seal encrypts segment i; last marks the final segment. */
-  async seal(i: number, plaintext: BufferSource, last: boolean): Promise<Uint8Array<ArrayBuffer>> {
-    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce(this.prefix, i, last), tagLength: 128 }, this.segmentKey, plaintext);
-    return new Uint8Array(ct);
+  /** sealInto encrypts segment i into out (plaintext.length + TAG_SIZE
+   * bytes); last marks the final segment. */
+  sealInto(i: number, plaintext: Uint8Array<ArrayBuffer>, last: boolean, out: Uint8Array<ArrayBuffer>): Promise<void> {
+    return this.sealer.sealInto(nonce(this.prefix, i, last), plaintext, out);
+  }
+
+  /** seal encrypts segment i into a new array; last marks the final segment. */
+  async seal(i: number, plaintext: Uint8Array<ArrayBuffer>, last: boolean): Promise<Uint8Array<ArrayBuffer>> {
+    const out = new Uint8Array(plaintext.length + TAG_SIZE);
+    await this.sealInto(i, plaintext, last, out);
+    return out;
   }
 }
 
@@ -89,7 +110,7 @@ export async function encryptBlob(data: Blob, key: Uint8Array<ArrayBuffer>, ad: 
   const parts: Uint8Array[] = [enc.header];
   for (let i = 0; i < n; i++) {
     const [s, e] = plaintextRange(i, data.size);
-    parts.push(await enc.seal(i, await data.slice(s, e).arrayBuffer(), i === n - 1));
+    parts.push(await enc.seal(i, new Uint8Array(await data.slice(s, e).arrayBuffer()), i === n - 1));
   }
   return concat(...parts);
 }
@@ -103,7 +124,7 @@ export async function decryptBlob(ct: Blob, key: Uint8Array<ArrayBuffer>, ad: Ui
   if (header[0] !== HEADER_SIZE) throw new IntegrityError();
   const salt = header.slice(1, 1 + SALT_SIZE);
   const prefix = header.slice(1 + SALT_SIZE);
-  const segKey = await deriveSegmentKey(key, salt, ad, "decrypt");
+  const segKey = await deriveSegmentKey(key, salt, ad);
   const n = Math.max(1, Math.ceil(ct.size / SEGMENT_SIZE));
   if (n - 1 > 0xfffffffe) throw new IntegrityError();
   for (let i = 0; i < n; i++) {
