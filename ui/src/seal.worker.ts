@@ -39,12 +39,12 @@ async function readInto(blob: Blob, buf: ArrayBuffer): Promise<ArrayBuffer> {
   const reader = blob.stream().getReader({ mode: "byob" });
   let off = 0;
   while (off < blob.size) {
-    const { done, value } = await reader.read(new Uint8Array(buf, off));
+    const { done, value } = await reader.read(new Uint8Array(buf, off, blob.size - off));
     if (done) throw new Error(`the file ended after ${off} of ${blob.size} bytes; was it changed while uploading?`);
     buf = value.buffer;
     off += value.byteLength;
   }
-  reader.releaseLock();
+  await reader.cancel(); // frees the browser's side of the read at once
   return buf;
 }
 

@@ -63,7 +63,7 @@ function runPipeline(file: Blob, key: Uint8Array<ArrayBuffer>, perPart: number, 
       } else if (m.type === "error") fail(m.code ? new ApiError(0, m.code, m.message) : new Error(m.message));
       else onMessage(m);
     };
-    sender.postMessage({ ports, total: ciphertextSize(file.size), perPart, parts, upload } satisfies UploadRequest, ports);
+    sender.postMessage({ ports, total: ciphertextSize(file.size), parts, upload } satisfies UploadRequest, ports);
   });
 }
 

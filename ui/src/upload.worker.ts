@@ -13,9 +13,8 @@ import type { SealMessage } from "./seal.worker";
 export interface UploadRequest {
   /** From the seal workers, in the order of their index. */
   ports: MessagePort[];
-  /** Ciphertext bytes, and segments per part. */
+  /** Ciphertext bytes, and parts. */
   total: number;
-  perPart: number;
   parts: number;
   /** Where the parts go: the stream's URL, or without it back to the caller. */
   upload?: { url: string; csrf: string };
@@ -84,7 +83,7 @@ async function openStream(url: string, csrf: string, total: number): Promise<{ w
   return { ws, stored };
 }
 
-async function send({ ports, total, perPart, parts, upload }: UploadRequest): Promise<void> {
+async function send({ ports, total, parts, upload }: UploadRequest): Promise<void> {
   const ready = new Map<number, Uint8Array<ArrayBuffer>>();
   let failed: Error | null = null;
   let wake = () => {};
