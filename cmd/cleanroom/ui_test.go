@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -309,6 +310,41 @@ func TestUIFlow(t *testing.T) {
 	}
 	if crossSite == 0 {
 		t.Error("no cross-origin request reached the server: the check would prove nothing")
+	}
+}
+
+// TestUIUploadLarge uploads a file of several parts through the web UI
+// (so both seal workers, the ordering of their parts and a short last
+// part are all used) and has a job hash what it finds in /input: the
+// browser's ciphertext must decrypt in the enclave to the very bytes.
+func TestUIUploadLarge(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "")
+	needUI(t, s.URL)
+	owner := s.addUser("owner@example.com")
+	id := publish(t, owner, &cleanroom.Definition{
+		Name: "large", Owner: "owner@example.com",
+		Nodes: []cleanroom.Node{
+			{Name: "data", Kind: cleanroom.NodeRaw},
+			{Name: "hash", Kind: cleanroom.NodePython, Dependencies: []string{"data"}, Script: `
+import hashlib, os
+h = hashlib.sha256(open("/input/data", "rb").read()).hexdigest()
+open("/output/sum.txt", "w").write(f"{h} {os.path.getsize('/input/data')}")
+`},
+		},
+		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}, AnalystOf: []string{"hash"}}},
+	})
+	// Four parts of 32 segments at most, the last a few bytes.
+	data := make([]byte, 3*32*1048560+12345)
+	rand.Read(data)
+	file := filepath.Join(t.TempDir(), "large.bin")
+	os.WriteFile(file, data, 0o600)
+	runNode(t, "bench.mjs", []string{"CLEANROOM_URL=" + s.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file})
+
+	sum := sha256.Sum256(data)
+	want := fmt.Sprintf("%x %d", sum, len(data))
+	if got := resultFiles(t, owner, runJob(t, owner, id, "hash"))["sum.txt"]; got != want {
+		t.Errorf("the job read %q from the browser's upload, want %q", got, want)
 	}
 }
 
