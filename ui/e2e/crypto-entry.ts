@@ -7,6 +7,7 @@ import { datasetKeyInfo, importPrivateKey, nonceFor, open, resultKeyInfo, seal, 
 import { DATASET_AD, IntegrityError, SEGMENT_SIZE, decryptBlob, encryptBlob } from "../src/crypto/stream";
 import { encryptFile } from "../src/upload";
 import { GcmSealer } from "../src/crypto/gcm";
+import { readInto } from "../src/read";
 
 function rulePlaintext(n: number): Uint8Array<ArrayBuffer> {
   const p = new Uint8Array(n);
@@ -137,4 +138,48 @@ async function checkGcm(): Promise<{ failures: string[]; checked: number }> {
   return { failures, checked: sizes.length };
 }
 
-Object.assign(window, { cleanroomCrypto: { runVectors, checkGcm, decryptGo, encryptForGo, fromBase64 } });
+/** stallingFile is a file whose reads never answer the first `stalls`
+ * times a stream is opened on it, as Chromium's sometimes do. */
+function stallingFile(data: Uint8Array<ArrayBuffer>, stalls: number): Blob {
+  const at = (from: number): Blob =>
+    ({
+      size: data.length - from,
+      slice: (off: number) => at(from + off),
+      stream: () => {
+        const stall = stalls-- > 0;
+        let pos = from;
+        return new ReadableStream({
+          type: "bytes",
+          pull(c) {
+            if (stall) return new Promise(() => {});
+            const view = c.byobRequest!.view!;
+            // A few bytes at a time, so that a stall can come mid-part.
+            const n = Math.min(view.byteLength, 7000, data.length - pos);
+            if (n === 0) return c.close();
+            new Uint8Array(view.buffer, view.byteOffset, n).set(data.subarray(pos, pos + n));
+            pos += n;
+            c.byobRequest!.respond(n);
+          },
+        });
+      },
+    }) as unknown as Blob;
+  return at(0);
+}
+
+/** checkRead reads a file whose reads stall, and one that stalls more
+ * often than readInto tries, and returns what went wrong. */
+async function checkRead(): Promise<string[]> {
+  const failures: string[] = [];
+  const data = rulePlaintext(100000);
+  const got = await readInto(stallingFile(data, 2), new ArrayBuffer(120000), 50);
+  if (!eq(new Uint8Array(got, 0, data.length), data)) failures.push("a read that stalled twice gave other bytes");
+  try {
+    await readInto(stallingFile(data, 10), new ArrayBuffer(120000), 50);
+    failures.push("a read that always stalls did not fail");
+  } catch (err) {
+    if (!/stalled 4 times/.test(String(err))) failures.push(`a read that always stalls failed with: ${err}`);
+  }
+  return failures;
+}
+
+Object.assign(window, { cleanroomCrypto: { runVectors, checkGcm, checkRead, decryptGo, encryptForGo, fromBase64 } });

@@ -63,6 +63,10 @@ try {
   log(`AES-GCM in pieces against Web Crypto's: ${g.checked} sizes checked, ${g.failures.length} differ`);
   assert(g.checked > 0 && g.failures.length === 0, `AES-GCM in pieces differs from Web Crypto's at: ${g.failures.join(", ")}`);
 
+  const r = await page.evaluate(() => window.cleanroomCrypto.checkRead());
+  log(`file reads that stall are started again: ${r.length ? r.join("; ") : "ok"}`);
+  assert(r.length === 0, r.join("\n"));
+
   const v = await page.evaluate(([v, rfc]) => window.cleanroomCrypto.runVectors(v, rfc), [vectors, rfc]);
   log(`vectors: ${v.checked} checked, ${v.failures.length} failures`);
   assert(v.failures.length === 0, v.failures.join("\n"));

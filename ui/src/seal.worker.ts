@@ -11,6 +11,7 @@
 // goes on while the network is busy), so memory stays flat whatever the
 // file size: about 100 MiB per worker.
 
+import { readInto } from "./read";
 import { HEADER_SIZE, SEGMENT_SIZE, SegmentEncrypter, TAG_SIZE, plaintextRange, segmentCount } from "./crypto/stream";
 
 export interface SealRequest {
@@ -32,21 +33,6 @@ export interface SealRequest {
 export type SealMessage = { part: number; bytes: Uint8Array<ArrayBuffer> } | { error: string };
 
 const AHEAD = 2;
-
-/** readInto reads blob whole into buf (at least blob.size bytes) and
- * returns the buffer holding it (buf itself is detached on the way). */
-async function readInto(blob: Blob, buf: ArrayBuffer): Promise<ArrayBuffer> {
-  const reader = blob.stream().getReader({ mode: "byob" });
-  let off = 0;
-  while (off < blob.size) {
-    const { done, value } = await reader.read(new Uint8Array(buf, off, blob.size - off));
-    if (done) throw new Error(`the file ended after ${off} of ${blob.size} bytes; was it changed while uploading?`);
-    buf = value.buffer;
-    off += value.byteLength;
-  }
-  await reader.cancel(); // frees the browser's side of the read at once
-  return buf;
-}
 
 async function sealShare({ file, key, ad, salt, prefix, index, workers, perPart, port }: SealRequest) {
   const enc = await SegmentEncrypter.create(key, ad, salt, prefix);
