@@ -23,9 +23,9 @@ export interface Progress {
  * seals at a time: large reads cost the browser less per byte. */
 export const PER_PART = 32;
 
-/** SEAL_WORKERS is how many workers encrypt at once. Two seal about
- * 1.4 GB/s together, more than a network link carries; on one core they
- * take turns. */
+/** SEAL_WORKERS is how many workers read and encrypt at once. Two seal
+ * over 2 GB/s together (crypto/gcm.ts), more than a network link carries;
+ * on one core they take turns. */
 const SEAL_WORKERS = 2;
 
 /** runPipeline encrypts file with key in seal workers and hands the parts
