@@ -59,6 +59,7 @@ type Server struct {
 	ln       net.Listener
 	server   *http.Server
 	sessions sessionStore // browser sessions of the web UI
+	streams  streamCount  // streamed uploads in progress (upload.go)
 	// streamIdleTimeout overrides streamIdleTimeout (tests).
 	streamIdleTimeout time.Duration
 }

@@ -1,13 +1,16 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,9 +38,13 @@ import (
 //
 // Anything that goes wrong (a refused start, more bytes than announced, a
 // dropped connection, streamIdleTimeout without a byte) aborts the
-// upload: nothing of it is kept. A restart ends open streams too: the blob
+// upload: nothing of it is kept. A user may have maxUserStreams open at
+// once and the server maxStreams; a handshake past that is refused (409). A restart ends open streams too: the blob
 // store drops unfinished files when it starts.
 const (
+	maxUserStreams    = 8  // open at once, per user
+	maxStreams        = 64 // open at once, on the server
+	maxStartMessage   = 4096
 	maxStreamMessage  = 16 << 20
 	streamIdleTimeout = 2 * time.Minute
 	streamAckEvery    = 8 << 20 // bytes between {"received"} messages
@@ -69,6 +76,12 @@ func (s *Server) handleUploadStream(w http.ResponseWriter, r *http.Request) {
 		}
 		csrf = sess.csrf
 	}
+	user := cleanroom.UserFromContext(r.Context())
+	if err := s.streams.add(user); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer s.streams.remove(user)
 	// Accept also refuses a handshake whose Origin is not this host.
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
@@ -104,7 +117,7 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 		if err != nil {
 			return 0, nil, cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted: %v; nothing was stored, upload again", err)
 		}
-		idle.Reset(s.streamIdle())
+		// Only bytes count: empty messages do not keep a stream alive.
 		return typ, &resetReader{rd, idle, s.streamIdle()}, nil
 	}
 
@@ -112,12 +125,19 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 	if err != nil {
 		return nil, err
 	}
+	// The whole message is read: what is left of one would be taken for
+	// the next.
+	first, err := io.ReadAll(io.LimitReader(rd, maxStartMessage+1))
 	var start StreamStart
-	dec := json.NewDecoder(io.LimitReader(rd, 4096))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(&start)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(first))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(&start); err == nil && dec.More() {
+			err = errors.New("more after the JSON object")
+		}
+	}
 	switch {
-	case typ != websocket.MessageText || err != nil:
+	case typ != websocket.MessageText || len(first) > maxStartMessage || err != nil:
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, `the first message of a streamed upload must be JSON text {"size": <ciphertext bytes>}`)
 	case csrf != "" && subtle.ConstantTimeCompare([]byte(start.CSRF), []byte(csrf)) != 1:
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "missing or wrong CSRF token; uploads with a session must come from the cleanroom web UI")
@@ -160,7 +180,46 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 			}
 		}
 	}
+	// All is here: a slow commit (fsync) is not idleness. If the watchdog
+	// has fired it has told the client nothing was stored: keep it so.
+	if !idle.Stop() {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the upload was idle too long; nothing was stored, upload again")
+	}
 	return s.commitBlob(ctx, bw, h.Sum(nil), got)
+}
+
+// streamCount counts the open streams, each holding a file being written,
+// so that no user (and not all together) can hold too many.
+type streamCount struct {
+	mu     sync.Mutex
+	byUser map[string]int
+	total  int
+}
+
+func (sc *streamCount) add(user string) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	switch {
+	case sc.byUser[user] >= maxUserStreams:
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "you have %d uploads in progress, the most one user may have at once; wait for one to finish", sc.byUser[user])
+	case sc.total >= maxStreams:
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "the server has %d uploads in progress, its limit; try again in a few minutes", sc.total)
+	}
+	if sc.byUser == nil {
+		sc.byUser = map[string]int{}
+	}
+	sc.byUser[user]++
+	sc.total++
+	return nil
+}
+
+func (sc *streamCount) remove(user string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.byUser[user]--; sc.byUser[user] == 0 {
+		delete(sc.byUser, user)
+	}
+	sc.total--
 }
 
 // resetReader resets an idle timer whenever bytes arrive, so that a slow

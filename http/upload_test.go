@@ -171,7 +171,10 @@ func stream(t *testing.T, c *websocket.Conn, start any, chunks ...[]byte) []Stre
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	first, _ := json.Marshal(start)
+	first, ok := start.([]byte) // sent as it is
+	if !ok {
+		first, _ = json.Marshal(start)
+	}
 	if err := c.Write(ctx, websocket.MessageText, first); err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +339,9 @@ func TestUploadStreamFailures(t *testing.T) {
 		{"negative size", StreamStart{Size: -1}, nil, cleanroom.EINVALID, "negative"},
 		{"over the server's limit", StreamStart{Size: 10<<20 + 1}, nil, cleanroom.ETOOLARGE, "--max-upload-size"},
 		{"more than announced", StreamStart{Size: 100}, [][]byte{randomData(60), randomData(41)}, cleanroom.EINVALID, "more than the 100 bytes"},
-		{"message over the limit", StreamStart{Size: maxStreamMessage + 1}, [][]byte{randomData(maxStreamMessage + 1)}, cleanroom.EINVALID, "interrupted"},
+		{"more after the JSON", []byte(`{"size": 1} {"size": 2}`), nil, cleanroom.EINVALID, `must be JSON text`},
+		{"start message too long", []byte(`{"size": 1}` + strings.Repeat(" ", maxStartMessage)), nil, cleanroom.EINVALID, `must be JSON text`},
+		{"binary start", randomData(10), nil, cleanroom.EINVALID, `must be JSON text`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -345,12 +350,7 @@ func TestUploadStreamFailures(t *testing.T) {
 				t.Fatalf("handshake: %d %s", status, body)
 			}
 			msgs := stream(t, c, tc.start, tc.chunks...)
-			if tc.name == "message over the limit" {
-				// The server closes the connection (1009) without a message.
-				if len(msgs) > 0 && msgs[len(msgs)-1].Blob != nil {
-					t.Fatalf("an oversize message was stored: %+v", msgs)
-				}
-			} else if got := lastError(t, msgs); got.Code != tc.code || !strings.Contains(got.Message, tc.msg) {
+			if got := lastError(t, msgs); got.Code != tc.code || !strings.Contains(got.Message, tc.msg) {
 				t.Errorf("%+v, want %s with %q", got, tc.code, tc.msg)
 			}
 			waitUntil(t, "the upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
@@ -368,20 +368,63 @@ func TestUploadStreamFailures(t *testing.T) {
 	c.CloseNow()
 	waitUntil(t, "the dropped upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
 	e.noBlobs()
+}
 
-	// Idle: aborted by the server with a message saying so.
-	e.s.streamIdleTimeout = 200 * time.Millisecond
-	c, _, _ = e.dial(e.bearer(ann))
-	if got := lastError(t, stream(t, c, StreamStart{Size: 1 << 20}, randomData(1000))); !strings.Contains(got.Message, "no data for 200ms") {
-		t.Errorf("idle upload: %+v", got)
+// A message over the server's limit ends the stream (1009), and nothing is
+// kept.
+func TestUploadStreamMessageLimit(t *testing.T) {
+	e := newUploadEnv(t)
+	ctx := context.Background()
+	c, _, _ := e.dial(e.bearer("ann@example.com"))
+	if msgs := stream(t, c, StreamStart{Size: maxStreamMessage}, randomData(maxStreamMessage)); len(msgs) == 0 || msgs[len(msgs)-1].Blob == nil {
+		t.Fatalf("a message of exactly %d bytes: %+v, want it stored", maxStreamMessage, msgs)
+	}
+	c, _, _ = e.dial(e.bearer("ann@example.com"))
+	first, _ := json.Marshal(StreamStart{Size: maxStreamMessage + 1})
+	c.Write(ctx, websocket.MessageText, first)
+	go c.Write(ctx, websocket.MessageBinary, randomData(maxStreamMessage+1))
+	var err error
+	for err == nil {
+		_, _, err = c.Read(ctx)
+	}
+	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Errorf("a message over %d bytes: the stream ended with %v, want status 1009", maxStreamMessage, err)
+	}
+	waitUntil(t, "the oversize upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
+	if entries, _ := os.ReadDir(filepath.Join(e.blobs, "datasets")); len(entries) != 1 {
+		t.Errorf("%d blobs stored, want only the first upload's", len(entries))
+	}
+}
+
+// An idle stream is aborted with a message saying so; empty messages do
+// not keep it alive, and a slow link is not idle.
+func TestUploadStreamIdle(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann = "ann@example.com"
+	ctx := context.Background()
+	e.s.streamIdleTimeout = 300 * time.Millisecond
+
+	idle, _, _ := e.dial(e.bearer(ann))
+	first, _ := json.Marshal(StreamStart{Size: 1 << 20})
+	idle.Write(ctx, websocket.MessageText, first)
+	idle.Write(ctx, websocket.MessageBinary, randomData(1000))
+	go func() {
+		for range 20 {
+			if idle.Write(ctx, websocket.MessageBinary, nil) != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	if got := lastError(t, messages(t, idle)); !strings.Contains(got.Message, "no data for 300ms") {
+		t.Errorf("idle upload sending empty messages: %+v", got)
 	}
 	waitUntil(t, "the idle upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
 	e.noBlobs()
 
-	// A slow link is not idle: a message arriving in pieces, each within
-	// the timeout though the whole takes longer, is stored.
-	e.s.streamIdleTimeout = 300 * time.Millisecond
-	c, _, _ = e.dial(e.bearer(ann))
+	// A message arriving in pieces, each within the timeout though the
+	// whole takes longer, is stored.
+	c, _, _ := e.dial(e.bearer(ann))
 	first, _ = json.Marshal(StreamStart{Size: 3 << 16})
 	c.Write(ctx, websocket.MessageText, first)
 	w, err := c.Writer(ctx, websocket.MessageBinary)
@@ -394,8 +437,37 @@ func TestUploadStreamFailures(t *testing.T) {
 	}
 	w.Close()
 	if msgs := messages(t, c); len(msgs) == 0 || msgs[len(msgs)-1].Blob == nil {
-		t.Errorf("slow upload: %+v", msgs[len(msgs)-1].Error)
+		t.Errorf("slow upload ended with %+v, want the blob", msgs)
 	}
+}
+
+// A user may have maxUserStreams uploads open at once; others are not held
+// back by that, and a finished one makes room.
+func TestUploadStreamLimit(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann, bob = "ann@example.com", "bob@example.com"
+	var open []*websocket.Conn
+	for range maxUserStreams {
+		c, status, body := e.dial(e.bearer(ann))
+		if c == nil {
+			t.Fatalf("stream %d: %d %s", len(open)+1, status, body)
+		}
+		open = append(open, c)
+	}
+	if c, status, body := e.dial(e.bearer(ann)); c != nil || status != http.StatusConflict || !strings.Contains(body, "uploads in progress") {
+		t.Errorf("stream %d of one user: %d %s, want 409", maxUserStreams+1, status, body)
+	}
+	if c, status, body := e.dial(e.bearer(bob)); c == nil {
+		t.Errorf("another user's stream: %d %s", status, body)
+	}
+	open[0].CloseNow()
+	waitUntil(t, "a closed stream makes room", func() bool {
+		c, _, _ := e.dial(e.bearer(ann))
+		if c != nil {
+			c.CloseNow()
+		}
+		return c != nil
+	})
 }
 
 // An upload over the server's limit is refused and nothing of it is kept.

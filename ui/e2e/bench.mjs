@@ -82,7 +82,7 @@ try {
   await evaluate(s, `${button}.click()`);
   // The page says when it is done: a published dataset or an error (no
   // polling, which would add up to its interval to the time).
-  await evaluate(s, `window.uploadDone`);
+  await Promise.race([evaluate(s, `window.uploadDone`), new Promise((_, fail) => setTimeout(() => fail(new Error("the upload did not finish within 10 minutes")), 10 * 60 * 1000).unref())]);
   const seconds = (performance.now() - start) / 1000;
   sampling = false;
   await sampler;
