@@ -168,12 +168,13 @@ func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
 		// The web UI authenticates with a session cookie instead (session.go).
 		if r.Header.Get("Authorization") == "" {
 			if _, err := r.Cookie(SessionCookie); err == nil {
-				email, err := s.authenticateSession(r)
+				email, sess, err := s.authenticateSession(r)
 				if err != nil {
 					s.Error(w, r, err)
 					return
 				}
-				next(w, r.WithContext(cleanroom.NewContextWithUser(r.Context(), email)))
+				ctx := context.WithValue(cleanroom.NewContextWithUser(r.Context(), email), sessionCtxKey{}, sess)
+				next(w, r.WithContext(ctx))
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -215,17 +216,28 @@ func (s *Server) cookieSession(r *http.Request) (*session, string, error) {
 }
 
 // authenticateSession admits a request carrying a live session cookie,
-// for the user whose token made it, while that token is live.
-func (s *Server) authenticateSession(r *http.Request) (string, error) {
+// for the user whose token made it, while that token is live. It returns
+// that user and the session, for handlers that check its CSRF token
+// themselves (sessionFrom).
+func (s *Server) authenticateSession(r *http.Request) (string, *session, error) {
 	sess, _, err := s.cookieSession(r)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	user, err := s.Store.UserByToken(r.Context(), sess.tokenHash)
 	if err != nil {
-		return "", cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "the API token this session was made from is revoked; sign in with a new one")
+		return "", nil, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "the API token this session was made from is revoked; sign in with a new one")
 	}
-	return user.Email, nil
+	return user.Email, sess, nil
+}
+
+type sessionCtxKey struct{}
+
+// sessionFrom returns the browser session a request was admitted with, or
+// nil when it came with an API token.
+func sessionFrom(ctx context.Context) *session {
+	sess, _ := ctx.Value(sessionCtxKey{}).(*session)
+	return sess
 }
 
 func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }

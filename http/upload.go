@@ -65,16 +65,11 @@ type StreamMessage struct {
 }
 
 func (s *Server) handleUploadStream(w http.ResponseWriter, r *http.Request) {
-	// A cookie-authenticated stream must prove it comes from the web UI
-	// with the session's CSRF token, as every request that changes
+	// A stream admitted with a session cookie must prove it comes from the
+	// web UI with the session's CSRF token, as every request that changes
 	// something does (the WebSocket handshake itself is a GET).
 	var csrf string
-	if r.Header.Get("Authorization") == "" {
-		sess, _, err := s.cookieSession(r)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
+	if sess := sessionFrom(r.Context()); sess != nil {
 		csrf = sess.csrf
 	}
 	user := cleanroom.UserFromContext(r.Context())

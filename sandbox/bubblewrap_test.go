@@ -79,9 +79,8 @@ type run struct {
 	stdout, stderr string
 }
 
-// runPython runs script as /cleanroom/script.py with mounts, under spec's
-// Timeout and Dir.
-func runPython(t *testing.T, ctx context.Context, script string, spec Spec) run {
+// runIn runs script as /cleanroom/script.py in r, as the job user.
+func runIn(t *testing.T, r Runner, ctx context.Context, script string, spec Spec) run {
 	t.Helper()
 	spec = withUser(spec)
 	dir := hostDir(t, spec.User, false)
@@ -96,8 +95,15 @@ func runPython(t *testing.T, ctx context.Context, script string, spec Spec) run 
 	spec.Stderr = &stderr
 	spec.Command = []string{python, "/cleanroom/script.py"}
 	spec.Mounts = append(spec.Mounts, Mount{Host: file, Sandbox: "/cleanroom/script.py"})
-	res, err := newRunner(t).Run(ctx, spec)
+	res, err := r.Run(ctx, spec)
 	return run{res: res, err: err, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// runPython runs script as /cleanroom/script.py with mounts, under spec's
+// Timeout and Dir.
+func runPython(t *testing.T, ctx context.Context, script string, spec Spec) run {
+	t.Helper()
+	return runIn(t, newRunner(t), ctx, script, spec)
 }
 
 // mustSucceed fails the test unless the script ran and exited with status 0.

@@ -40,27 +40,6 @@ func newGVisor(t testing.TB) *GVisor {
 	return g
 }
 
-// runIn runs script as /cleanroom/script.py in r, as runPython does in a
-// Bubblewrap.
-func runIn(t *testing.T, r Runner, ctx context.Context, script string, spec Spec) run {
-	t.Helper()
-	spec = withUser(spec)
-	dir := hostDir(t, spec.User, false)
-	file := filepath.Join(dir, "script.py")
-	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	if spec.Stdout == nil {
-		spec.Stdout = &stdout
-	}
-	spec.Stderr = &stderr
-	spec.Command = []string{python, "/cleanroom/script.py"}
-	spec.Mounts = append(spec.Mounts, Mount{Host: file, Sandbox: "/cleanroom/script.py"})
-	res, err := r.Run(ctx, spec)
-	return run{res: res, err: err, stdout: stdout.String(), stderr: stderr.String()}
-}
-
 // gvisorLeftNothing fails the test if a process of g's runs still runs, a
 // run's directory is left in g.WorkDir, or a cgroup of this process is left
 // in any controller.
