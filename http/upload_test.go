@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -468,6 +469,31 @@ func TestUploadStreamLimit(t *testing.T) {
 		}
 		return c != nil
 	})
+}
+
+// The server as a whole holds at most maxStreams open, whoever opens
+// them, and each one closed makes room for one more.
+func TestStreamCountServerLimit(t *testing.T) {
+	var sc streamCount
+	users := maxStreams / maxUserStreams
+	for u := range users {
+		for range maxUserStreams {
+			if err := sc.add(fmt.Sprintf("user%d@example.com", u)); err != nil {
+				t.Fatalf("stream %d: %v", sc.total+1, err)
+			}
+		}
+	}
+	err := sc.add("newcomer@example.com")
+	if cleanroom.ErrorCode(err) != cleanroom.ECONFLICT || !strings.Contains(cleanroom.ErrorMessage(err), "the server has 64 uploads in progress") {
+		t.Fatalf("stream %d on the server: %v, want the server's limit", maxStreams+1, err)
+	}
+	sc.remove("user0@example.com")
+	if err := sc.add("newcomer@example.com"); err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	if err := sc.add("newcomer@example.com"); err == nil {
+		t.Fatal("the room one closed stream made was given twice")
+	}
 }
 
 // An upload over the server's limit is refused and nothing of it is kept.
