@@ -148,3 +148,21 @@ func (s *testServer) peakRSS() int64 {
 	}
 	return 0
 }
+
+// cpuTime returns the CPU time the server has spent so far, user and
+// system, all its threads.
+func (s *testServer) cpuTime(tb testing.TB) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("server /proc stat: %q", b)
+	}
+	const clockTicks = 100 // USER_HZ, the unit of utime and stime
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}

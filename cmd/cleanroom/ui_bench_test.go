@@ -22,7 +22,8 @@ import (
 // `cleanroom upload`, to the same server, and reports both throughputs,
 // their ratio (target: at least 0.5) and the page's JavaScript heap before,
 // at its peak during, and after the upload (it must stay flat), with the
-// resident memory of all the browser's processes beside it.
+// resident memory of all the browser's processes beside it, and the CPU
+// time each client and the server spent per upload.
 // CLEANROOM_BENCH_MIB sets the file size (default 1024).
 func BenchmarkBrowserUpload(b *testing.B) {
 	needBrowser(b)
@@ -46,7 +47,8 @@ func BenchmarkBrowserUpload(b *testing.B) {
 	})
 	blobs := filepath.Join(s.DataDir, "blobs", "datasets")
 
-	uploadCLI := func() time.Duration {
+	// Each upload returns its time and the CPU time its client spent.
+	uploadCLI := func() (took, cpu time.Duration) {
 		cmd := exec.Command(binPath, "upload", "--dcr", id, "--node", "data", path)
 		cmd.Env = append(os.Environ(), "CLEANROOM_URL="+s.URL, "CLEANROOM_EMAIL="+owner.Email, "CLEANROOM_TOKEN="+owner.Token)
 		var stderr bytes.Buffer
@@ -55,10 +57,11 @@ func BenchmarkBrowserUpload(b *testing.B) {
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("cli upload: %v\n%s", err, stderr.String())
 		}
-		return time.Since(start)
+		return time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	type browserRun struct {
 		Seconds    float64 `json:"seconds"`
+		CPUSeconds float64 `json:"cpu_seconds"`
 		HeapBefore int64   `json:"heap_before"`
 		HeapPeak   int64   `json:"heap_peak"`
 		HeapAfter  int64   `json:"heap_after"`
@@ -85,26 +88,44 @@ func BenchmarkBrowserUpload(b *testing.B) {
 		return r
 	}
 
-	var cli, web time.Duration
+	// CPU time, client and server, tells where the difference comes from:
+	// on a machine with few cores the two share them.
+	var cli, web, cliCPU, webCPU, cliServerCPU, webServerCPU time.Duration
 	var last browserRun
+	runCLI := func() {
+		server := s.cpuTime(b)
+		took, cpu := uploadCLI()
+		cli, cliCPU, cliServerCPU = cli+took, cliCPU+cpu, cliServerCPU+s.cpuTime(b)-server
+	}
+	runBrowser := func() {
+		server := s.cpuTime(b)
+		last = uploadBrowser()
+		web += time.Duration(last.Seconds * float64(time.Second))
+		webCPU += time.Duration(last.CPUSeconds * float64(time.Second))
+		webServerCPU += s.cpuTime(b) - server
+	}
 	for i := range b.N {
 		// Alternate the order: an upload pays for the disk flush of the one before.
 		if i%2 == 0 {
-			cli += uploadCLI()
+			runCLI()
 			os.RemoveAll(blobs)
-			last = uploadBrowser()
+			runBrowser()
 		} else {
-			last = uploadBrowser()
+			runBrowser()
 			os.RemoveAll(blobs)
-			cli += uploadCLI()
+			runCLI()
 		}
 		os.RemoveAll(blobs)
-		web += time.Duration(last.Seconds * float64(time.Second))
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
 	b.ReportMetric(mbps(cli), "cli-MB/s")
 	b.ReportMetric(mbps(web), "browser-MB/s")
 	b.ReportMetric(mbps(web)/mbps(cli), "browser/cli")
+	perUpload := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+	b.ReportMetric(perUpload(cliCPU), "cli-cpu-s")
+	b.ReportMetric(perUpload(cliServerCPU), "cli-server-cpu-s")
+	b.ReportMetric(perUpload(webCPU), "browser-cpu-s")
+	b.ReportMetric(perUpload(webServerCPU), "browser-server-cpu-s")
 	b.ReportMetric(float64(last.HeapBefore)/(1<<20), "heap-before-MiB")
 	b.ReportMetric(float64(last.HeapPeak)/(1<<20), "heap-peak-MiB")
 	b.ReportMetric(float64(last.HeapAfter)/(1<<20), "heap-after-MiB")

@@ -3,25 +3,27 @@
 // published, in a chromium driven through a bare DevTools pipe (cdp.mjs
 // says why not Playwright). It samples the page's JavaScript heap (after
 // a garbage collection) and the resident memory of all the browser's
-// processes before, during and after, and prints one JSON line, with the
-// time each phase of the progress bar was first seen (phases).
+// processes before, during and after, and the CPU time those processes
+// spent on the upload, and prints one JSON line, with the time each phase
+// of the progress bar was first seen (phases).
 // env: CLEANROOM_URL, EMAIL, TOKEN, DCR, NODE, FILE.
 
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { evaluate, launchBare, waitFor } from "./cdp.mjs";
 import { env } from "./lib.mjs";
 
-/** browserRSS returns the resident memory of every process of the
- * browser this script started (its descendants), in bytes: the workers,
- * their buffers and the browser's copies of the parts included. */
-function browserRSS() {
+/** browserUsage returns the resident memory (bytes) and the CPU time so
+ * far (seconds, every thread's, ended ones included) of every process of
+ * the browser this script started (its descendants): the workers, their
+ * buffers and the browser's copies of the parts included. */
+function browserUsage() {
   const parent = new Map();
-  const rss = new Map();
+  const usage = new Map();
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
       parent.set(pid, stat[1]);
-      rss.set(pid, Number(stat[21]) * 4096);
+      usage.set(pid, { rss: Number(stat[21]) * 4096, cpu: (Number(stat[11]) + Number(stat[12])) / CLOCK_TICKS });
     } catch {
       /* gone */
     }
@@ -30,10 +32,13 @@ function browserRSS() {
     for (let p = parent.get(pid); p && p !== "0"; p = parent.get(p)) if (p === String(process.pid)) return true;
     return false;
   };
-  let sum = 0;
-  for (const [pid, r] of rss) if (mine(pid)) sum += r;
+  const sum = { rss: 0, cpu: 0 };
+  for (const [pid, u] of usage) if (mine(pid)) [sum.rss, sum.cpu] = [sum.rss + u.rss, sum.cpu + u.cpu];
   return sum;
 }
+
+/** The unit of CPU times in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
 
 const base = env("CLEANROOM_URL");
 const file = env("FILE");
@@ -53,7 +58,7 @@ try {
     return (await s.send("Runtime.getHeapUsage")).usedSize;
   };
   const before = await heap(true);
-  const rssBefore = browserRSS();
+  const { rss: rssBefore } = browserUsage();
   const status = `${card}.querySelector('[data-testid="dataset-status"]').innerText`;
   const was = await evaluate(s, status);
   const { root } = await s.send("DOM.getDocument");
@@ -73,24 +78,26 @@ try {
   const sampler = (async () => {
     while (sampling) {
       peak = Math.max(peak, await heap(false));
-      rssPeak = Math.max(rssPeak, browserRSS());
+      rssPeak = Math.max(rssPeak, browserUsage().rss);
       const p = await evaluate(s, `${card}.querySelector(".progress label")?.textContent ?? ""`);
       if (p) phases[p] ??= (performance.now() - start) / 1000;
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
+  const cpuBefore = browserUsage().cpu;
   await evaluate(s, `${button}.click()`);
   // The page says when it is done: a published dataset or an error (no
   // polling, which would add up to its interval to the time).
   await Promise.race([evaluate(s, `window.uploadDone`), new Promise((_, fail) => setTimeout(() => fail(new Error("the upload did not finish within 10 minutes")), 10 * 60 * 1000).unref())]);
   const seconds = (performance.now() - start) / 1000;
+  const cpuSeconds = browserUsage().cpu - cpuBefore;
   sampling = false;
   await sampler;
   const errors = await evaluate(s, `[...${card}.querySelectorAll(".error")].map((e) => e.innerText)`);
   if (errors.length) throw new Error(errors.join("\n"));
   const after = await heap(true);
-  const rssAfter = browserRSS();
-  console.log(JSON.stringify({ bytes: statSync(file).size, seconds, heap_before: before, heap_peak: peak, heap_after: after, rss_before: rssBefore, rss_peak: rssPeak, rss_after: rssAfter, phases }));
+  const { rss: rssAfter } = browserUsage();
+  console.log(JSON.stringify({ bytes: statSync(file).size, seconds, cpu_seconds: cpuSeconds, heap_before: before, heap_peak: peak, heap_after: after, rss_before: rssBefore, rss_peak: rssPeak, rss_after: rssAfter, phases }));
 } finally {
   await s.close();
 }
