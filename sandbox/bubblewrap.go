@@ -232,9 +232,10 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (_ Result, retErr error
 		}
 		defer func() {
 			// Normally empty by now: the processes ended with the
-			// sandbox's PID 1.
-			if err := cg.destroy(waitDelay); err != nil && retErr == nil {
-				retErr = err
+			// sandbox's PID 1. A failed cleanup is told even after
+			// another error (a canceled run, say).
+			if err := cg.destroy(waitDelay); err != nil {
+				retErr = errors.Join(retErr, err)
 			}
 		}()
 	}

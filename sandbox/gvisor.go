@@ -214,14 +214,16 @@ func (g *GVisor) Run(ctx context.Context, spec Spec) (_ Result, retErr error) {
 		}
 		name := filepath.Base(cg.memory)
 		defer func() {
-			// Normally empty by now: the sandbox has ended.
-			if err := cg.destroy(waitDelay); err != nil && retErr == nil {
-				retErr = err
+			// Normally empty by now: the sandbox has ended. A failed
+			// cleanup is told even after another error (a canceled
+			// run, say).
+			if err := cg.destroy(waitDelay); err != nil {
+				retErr = errors.Join(retErr, err)
 			}
 			// runsc makes a cgroup of the same name in the other
 			// controllers and normally removes it itself.
-			if err := removeSiblingCgroups(name); err != nil && retErr == nil {
-				retErr = err
+			if err := removeSiblingCgroups(name); err != nil {
+				retErr = errors.Join(retErr, err)
 			}
 		}()
 		if cgPath, err = runscCgroupPath(cg); err != nil {
@@ -241,8 +243,8 @@ func (g *GVisor) Run(ctx context.Context, spec Spec) (_ Result, retErr error) {
 		return Result{}, fmt.Errorf("sandbox: %w", err)
 	}
 	defer func() {
-		if err := removeRunDir(dir); err != nil && retErr == nil {
-			retErr = err
+		if err := removeRunDir(dir); err != nil {
+			retErr = errors.Join(retErr, err)
 		}
 	}()
 	// runsc and its gofer are root; the sandbox's kernel gets what it
