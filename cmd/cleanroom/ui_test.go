@@ -23,8 +23,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/crypt"
@@ -373,6 +376,84 @@ func TestUIUploadRefused(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets")); len(entries) != 0 {
 		t.Errorf("a refused upload left %d blobs", len(entries))
 	}
+}
+
+// TestUIUploadProxyWithoutWebSockets puts the server behind a reverse
+// proxy that drops the WebSocket upgrade, as one set up for plain HTTP
+// does: the page must say so and what its operator must change, not only
+// that the connection failed, and nothing is stored.
+func TestUIUploadProxyWithoutWebSockets(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "")
+	needUI(t, s.URL)
+	owner := s.addUser("owner@example.com")
+	id := publish(t, owner, &cleanroom.Definition{
+		Name: "proxied", Owner: "owner@example.com",
+		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
+		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
+	})
+	target, _ := url.Parse(s.URL)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+		// What a proxy without WebSocket configuration forwards: a plain GET.
+		pr.Out.Header.Del("Upgrade")
+		pr.Out.Header.Del("Connection")
+	}}
+	var upgradesAsked atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			upgradesAsked.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	file := filepath.Join(t.TempDir(), "data.txt")
+	os.WriteFile(file, []byte("hello world"), 0o600)
+	runNode(t, "upload-refused.mjs", []string{
+		"CLEANROOM_URL=" + proxy.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file,
+		"WANT=does not pass WebSocket connections on. Its operator must let GET /api/v1/blobs/stream upgrade to a WebSocket",
+	})
+	if upgradesAsked.Load() == 0 {
+		t.Error("the page never asked for a WebSocket: the test proves nothing")
+	}
+	if dcr, err := owner.DCR(context.Background(), id); err != nil || len(dcr.Datasets) != 0 {
+		t.Errorf("after a failed upload the clean room has datasets %+v (%v)", dcr, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets")); len(entries) != 0 {
+		t.Errorf("a failed upload left %d blobs", len(entries))
+	}
+}
+
+// TestUIUploadTooManyAtOnce: a data owner who already has as many uploads
+// open as the server allows one user gets the server's words in the page
+// (the browser hides why a WebSocket handshake failed; the page asks).
+func TestUIUploadTooManyAtOnce(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "")
+	needUI(t, s.URL)
+	owner := s.addUser("owner@example.com")
+	id := publish(t, owner, &cleanroom.Definition{
+		Name: "busy", Owner: "owner@example.com",
+		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
+		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	header := http.Header{"Authorization": {"Bearer " + owner.Token}, "X-Cleanroom-Email": {owner.Email}}
+	for i := range 8 { // the server's limit per user
+		c, _, err := websocket.Dial(ctx, strings.Replace(s.URL, "http", "ws", 1)+"/api/v1/blobs/stream", &websocket.DialOptions{HTTPHeader: header})
+		if err != nil {
+			t.Fatalf("upload stream %d: %v", i+1, err)
+		}
+		defer c.CloseNow()
+	}
+	file := filepath.Join(t.TempDir(), "data.txt")
+	os.WriteFile(file, []byte("hello world"), 0o600)
+	runNode(t, "upload-refused.mjs", []string{
+		"CLEANROOM_URL=" + s.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file,
+		"WANT=you have 8 uploads in progress, the most one user may have at once; wait for one to finish",
+	})
 }
 
 // TestUICrypto checks the browser's encryption against Go's: the shared

@@ -9,6 +9,7 @@
 // (every segment is authenticated, and so are their order and the last
 // one).
 
+import { errorFrom } from "./api";
 import type { SealMessage } from "./seal.worker";
 
 export interface UploadRequest {
@@ -61,6 +62,30 @@ class UploadError extends Error {
 
 const interrupted = () => new UploadError("the upload was interrupted; nothing was stored, upload again", "network");
 
+/** whyRefused finds out why the upload stream's handshake failed, which a
+ * browser does not tell a page, by asking the same URL over plain HTTP:
+ * the server answers as it did (signed out, too many uploads at once) or,
+ * when it would have taken the stream, with 426 Upgrade Required. Then the
+ * WebSocket was lost on the way, nearly always by a reverse proxy. */
+async function whyRefused(url: string): Promise<UploadError> {
+  const plain = new URL(url);
+  plain.protocol = plain.protocol === "wss:" ? "https:" : "http:";
+  let resp: Response;
+  try {
+    resp = await fetch(plain, { credentials: "same-origin" });
+  } catch {
+    return new UploadError("the server cannot be reached; check your connection and upload again", "network");
+  }
+  if (resp.status === 426) {
+    return new UploadError(
+      "the upload connection did not reach the server, which would take it: something between this browser and the server, most likely a reverse proxy, does not pass WebSocket connections on. Its operator must let GET /api/v1/blobs/stream upgrade to a WebSocket (nginx: proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"). Nothing was stored.",
+      "network",
+    );
+  }
+  const err = await errorFrom(resp);
+  return new UploadError(err.message, err.code);
+}
+
 /** openStream opens the upload stream and returns it with the promise of
  * the blob the server stores. */
 async function openStream(url: string, csrf: string, total: number): Promise<{ ws: WebSocket; stored: Promise<{ hash: string; size: number }> }> {
@@ -68,8 +93,7 @@ async function openStream(url: string, csrf: string, total: number): Promise<{ w
   ws.binaryType = "arraybuffer";
   await new Promise<void>((resolve, reject) => {
     ws.onopen = () => resolve();
-    // The browser tells a page nothing of why a handshake failed.
-    ws.onerror = () => reject(new UploadError("the server refused the upload connection; reload the page, sign in again if asked, and upload again", "network"));
+    ws.onerror = () => whyRefused(url).then(reject);
   });
   const stored = new Promise<{ hash: string; size: number }>((resolve, reject) => {
     ws.onmessage = (ev: MessageEvent<string>) => {
