@@ -66,6 +66,13 @@ type Store interface {
 	CreateBlob(ctx context.Context, b *Blob) error
 	// FindBlob returns a blob by hash. Returns ENOTFOUND.
 	FindBlob(ctx context.Context, hash string) (*Blob, error)
+	// UnusedBlobs returns up to limit blobs that no dataset uses and that
+	// were uploaded before t, oldest first.
+	UnusedBlobs(ctx context.Context, before time.Time, limit int) ([]Blob, error)
+	// DeleteUnusedBlob forgets a blob if no dataset uses it. Returns
+	// ECONFLICT if one does (it may have been published since it was
+	// found unused), ENOTFOUND if there is no such blob.
+	DeleteUnusedBlob(ctx context.Context, hash string) error
 
 	// PutDataset publishes a dataset to a data node, replacing any earlier one.
 	PutDataset(ctx context.Context, ds *Dataset) error

@@ -55,6 +55,8 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 // named by its SHA-256, uploaded by the request's user.
 func (s *Server) commitBlob(ctx context.Context, bw cleanroom.BlobWriter, sum []byte, size int64) (*cleanroom.Blob, error) {
 	blob := &cleanroom.Blob{Hash: hex.EncodeToString(sum), Size: size, UploadedBy: cleanroom.UserFromContext(ctx), UploadedAt: s.Now().UTC()}
+	s.blobLock.RLock() // not while pruneBlob deletes one
+	defer s.blobLock.RUnlock()
 	if err := bw.Commit(cleanroom.BlobKey(blob.Hash)); err != nil {
 		return nil, err
 	}

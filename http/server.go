@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -53,13 +54,18 @@ type Server struct {
 	// MaxUploadSize bounds one uploaded ciphertext, sent in one request
 	// or over a stream; 0 sets no bound.
 	MaxUploadSize int64
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// KeepUnused is how long an upload no dataset uses is kept
+	// (prune.go); 0 keeps it for ever.
+	KeepUnused time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
 
-	ln       net.Listener
-	server   *http.Server
-	sessions sessionStore // browser sessions of the web UI
-	streams  streamCount  // streamed uploads in progress (upload.go)
+	ln          net.Listener
+	server      *http.Server
+	sessions    sessionStore // browser sessions of the web UI
+	blobLock    sync.RWMutex // storing an upload (read) against deleting one (write)
+	stopPruning context.CancelFunc
+	streams     streamCount // streamed uploads in progress (upload.go)
 	// streamIdleTimeout overrides streamIdleTimeout (tests).
 	streamIdleTimeout time.Duration
 }
@@ -78,6 +84,11 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.server = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	go s.server.Serve(ln)
+	if s.KeepUnused > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopPruning = cancel
+		go s.prune(ctx)
+	}
 	return nil
 }
 
@@ -85,6 +96,9 @@ func (s *Server) Open() error {
 func (s *Server) Close() error {
 	if s.server == nil {
 		return nil
+	}
+	if s.stopPruning != nil {
+		s.stopPruning()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -30,6 +31,46 @@ func (db *DB) FindBlob(ctx context.Context, hash string) (*cleanroom.Blob, error
 		return nil, err
 	}
 	return &b, nil
+}
+
+// UnusedBlobs returns up to limit blobs that no dataset uses and that were
+// uploaded before t, oldest first.
+func (db *DB) UnusedBlobs(ctx context.Context, before time.Time, limit int) ([]cleanroom.Blob, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT hash, size, uploaded_by, uploaded_at FROM blobs
+		WHERE uploaded_at < ? AND NOT EXISTS (SELECT 1 FROM datasets WHERE manifest_hash = blobs.hash)
+		ORDER BY uploaded_at LIMIT ?`, encodeTime(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var blobs []cleanroom.Blob
+	for rows.Next() {
+		var b cleanroom.Blob
+		if err := rows.Scan(&b.Hash, &b.Size, &b.UploadedBy, timeColumn{&b.UploadedAt}); err != nil {
+			return nil, err
+		}
+		blobs = append(blobs, b)
+	}
+	return blobs, rows.Err()
+}
+
+// DeleteUnusedBlob forgets a blob if no dataset uses it: the check and the
+// delete are one statement, so a dataset published in between keeps it.
+func (db *DB) DeleteUnusedBlob(ctx context.Context, hash string) error {
+	res, err := db.db.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ?
+		AND NOT EXISTS (SELECT 1 FROM datasets WHERE manifest_hash = blobs.hash)`, hash)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 1 {
+		return nil
+	}
+	if _, err := db.FindBlob(ctx, hash); err != nil {
+		return err
+	}
+	return cleanroom.Errorf(cleanroom.ECONFLICT, "blob %s is in use by a dataset", hash)
 }
 
 // PutDataset publishes a dataset to a data node, replacing any earlier one.

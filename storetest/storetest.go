@@ -5,6 +5,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
 		{"ListDCRs", testListDCRs},
 		{"Blobs", testBlobs},
 		{"Datasets", testDatasets},
+		{"UnusedBlobs", testUnusedBlobs},
 		{"Jobs", testJobs},
 		{"ClaimOrder", testClaimOrder},
 		{"ConcurrentClaims", testConcurrentClaims},
@@ -190,6 +192,51 @@ func testDatasets(t *testing.T, s cleanroom.Store) {
 	got, err = s.FindDataset(ctx, other.ID, "data")
 	must(t, err)
 	wantDataset(t, got, ds3)
+}
+
+func testUnusedBlobs(t *testing.T, s cleanroom.Store) {
+	d := createDCR(t, s, testDefinition("Unused"), at(0))
+	other := createDCR(t, s, testDefinition("Other"), at(0))
+	for i, h := range []string{"old", "published", "replaced", "fresh"} {
+		must(t, s.CreateBlob(ctx, &cleanroom.Blob{Hash: hex(h), Size: 10, UploadedBy: "alice@example.com", UploadedAt: at(i)}))
+	}
+	publish := func(dcrID, h string) {
+		must(t, s.PutDataset(ctx, &cleanroom.Dataset{DCRID: dcrID, Node: "data", ManifestHash: hex(h), Size: 10,
+			SealedKey: []byte("sealed"), PublishedBy: "alice@example.com", PublishedAt: at(10)}))
+	}
+	publish(d.ID, "replaced")
+	publish(d.ID, "published") // replaces it
+	unused := func(before time.Time, limit int) []string {
+		t.Helper()
+		blobs, err := s.UnusedBlobs(ctx, before, limit)
+		must(t, err)
+		var hashes []string
+		for _, b := range blobs {
+			hashes = append(hashes, b.Hash)
+		}
+		return hashes
+	}
+	if got, want := unused(at(3), 10), []string{hex("old"), hex("replaced")}; !slices.Equal(got, want) {
+		t.Errorf("UnusedBlobs(before the fresh one) = %q, want the old and the replaced one, oldest first: %q", got, want)
+	}
+	if got := unused(at(10), 1); !slices.Equal(got, []string{hex("old")}) {
+		t.Errorf("UnusedBlobs(limit 1) = %q, want the oldest", got)
+	}
+
+	wantCode(t, "DeleteUnusedBlob(published)", s.DeleteUnusedBlob(ctx, hex("published")), cleanroom.ECONFLICT)
+	if _, err := s.FindBlob(ctx, hex("published")); err != nil {
+		t.Errorf("a refused DeleteUnusedBlob lost the blob: %v", err)
+	}
+	must(t, s.DeleteUnusedBlob(ctx, hex("old")))
+	_, err := s.FindBlob(ctx, hex("old"))
+	wantCode(t, "FindBlob after DeleteUnusedBlob", err, cleanroom.ENOTFOUND)
+	wantCode(t, "DeleteUnusedBlob again", s.DeleteUnusedBlob(ctx, hex("old")), cleanroom.ENOTFOUND)
+	// A blob published again is in use again.
+	publish(other.ID, "replaced")
+	wantCode(t, "DeleteUnusedBlob(published again)", s.DeleteUnusedBlob(ctx, hex("replaced")), cleanroom.ECONFLICT)
+	if got := unused(at(10), 10); !slices.Equal(got, []string{hex("fresh")}) {
+		t.Errorf("UnusedBlobs at the end = %q, want only the fresh one", got)
+	}
 }
 
 func wantDataset(t *testing.T, got, want *cleanroom.Dataset) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/client"
 )
 
 // seedDefinition is the seed document's "Secure Uppercase" clean room, as
@@ -111,5 +112,37 @@ open("/output/result.txt", "w").write(str(scale(n, factor)))
 	}
 	if _, ok := files["sub/count.txt"]; ok {
 		t.Fatal("the upstream computation's output leaked into the downstream zip")
+	}
+}
+
+// TestUnusedUploadsDeleted: the ciphertext of a replaced dataset is deleted
+// by the server (here the next one to start, told to keep unused uploads
+// for no time at all), and the dataset that replaced it still runs.
+func TestUnusedUploadsDeleted(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, "import shutil\nshutil.copy('/input/data', '/output/data.txt')\n", false)
+	first := uploadString(t, r.dataOwner, r.id, "data", "first version")
+	second := uploadString(t, r.dataOwner, r.id, "data", "second version")
+	stored := func(ds *cleanroom.Dataset) bool {
+		_, err := os.Stat(filepath.Join(s.DataDir, "blobs", cleanroom.BlobKey(ds.ManifestHash)))
+		return err == nil
+	}
+	if !stored(first) || !stored(second) {
+		t.Fatal("the uploads are not where the test looks: it would prove nothing")
+	}
+	s.kill()
+
+	s2 := startServer(t, s.DataDir, "--keep-unused-uploads", "1ns")
+	waitFor(t, "the replaced upload to be deleted", func() bool { return !stored(first) })
+	if !stored(second) {
+		t.Fatal("the published upload was deleted")
+	}
+	analyst := client.New(s2.URL, r.analyst.Email, r.analyst.Token)
+	job := runJob(t, analyst, r.id, "compute")
+	if job.State != cleanroom.JobSucceeded {
+		t.Fatalf("job after pruning: %s %s", job.State, job.Error)
+	}
+	if got := resultFiles(t, analyst, job)["data.txt"]; got != "second version" {
+		t.Errorf("the job read %q, want the published dataset", got)
 	}
 }

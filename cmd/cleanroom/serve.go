@@ -50,6 +50,7 @@ type ServeConfig struct {
 	Kit         *worker.Kit     // mounted into every sandbox
 	Sandbox     sandboxConfig   // what scripts run in; see sandboxflag.go
 	MaxUpload   int64           // bytes of one uploaded ciphertext
+	KeepUnused  time.Duration   // how long an upload no dataset uses is kept; 0 for ever
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,6 +66,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addSandboxFlags(fs, &c.Sandbox)
 	c.MaxUpload = defaultMaxUpload
 	fs.Var(&bytesFlag{&c.MaxUpload}, "max-upload-size", "largest dataset upload (its ciphertext) the server accepts: a `size` with a unit (64GiB, 1TiB); 0 for no limit")
+	fs.DurationVar(&c.KeepUnused, "keep-unused-uploads", 24*time.Hour, "how long an uploaded ciphertext that no dataset uses (never published, replaced or removed) is kept before it is deleted; 0 keeps it for ever")
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -73,6 +75,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("serve takes no arguments")
 	} else if err := c.Sandbox.check(fs); err != nil {
 		return err
+	} else if c.KeepUnused < 0 {
+		return usageError("--keep-unused-uploads must not be negative (0 keeps unused uploads for ever)")
 	}
 	c.WorkerBin = *workerBin
 	// Job directories are mounted into sandboxes, which take absolute paths only.
@@ -158,7 +162,7 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.Enclave = e
 	s := cleanhttp.NewServer()
 	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
-	s.Specs, s.MaxUploadSize = specs, c.MaxUpload
+	s.Specs, s.MaxUploadSize, s.KeepUnused = specs, c.MaxUpload, c.KeepUnused
 	if err := s.Open(); err != nil {
 		m.Close()
 		return nil, hintError(fmt.Sprintf("listen on %s: %v", c.Addr, err), "pick another --addr, or stop what uses that port")
