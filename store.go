@@ -62,7 +62,9 @@ type Store interface {
 	// ListDCRs returns the clean rooms email owns or takes part in, newest first.
 	ListDCRs(ctx context.Context, email string) ([]*DCR, error)
 
-	// CreateBlob records an uploaded blob; uploading the same bytes again is not an error.
+	// CreateBlob records an uploaded blob; uploading the same bytes again is
+	// not an error: it keeps the first uploader and takes the later time,
+	// so that an upload just made is never taken for an old unused one.
 	CreateBlob(ctx context.Context, b *Blob) error
 	// FindBlob returns a blob by hash. Returns ENOTFOUND.
 	FindBlob(ctx context.Context, hash string) (*Blob, error)

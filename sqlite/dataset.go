@@ -10,12 +10,12 @@ import (
 )
 
 // CreateBlob records an uploaded blob; uploading the same bytes again is not
-// an error, and the first upload's record is kept. A zero UploadedAt is set
-// to the current time.
+// an error: the first uploader is kept, and the later upload time. A zero
+// UploadedAt is set to the current time.
 func (db *DB) CreateBlob(ctx context.Context, b *cleanroom.Blob) error {
 	b.UploadedAt = db.orNow(b.UploadedAt)
 	_, err := db.db.ExecContext(ctx, `INSERT INTO blobs (hash, size, uploaded_by, uploaded_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET uploaded_at = max(uploaded_at, excluded.uploaded_at)`,
 		b.Hash, b.Size, b.UploadedBy, encodeTime(b.UploadedAt))
 	return err
 }

@@ -149,7 +149,11 @@ func testBlobs(t *testing.T, s cleanroom.Store) {
 	if got.Hash != b.Hash || got.Size != b.Size || got.UploadedBy != "alice@example.com" {
 		t.Errorf("FindBlob = %+v, want %+v", got, b)
 	}
-	wantTime(t, "UploadedAt", got.UploadedAt, at(0))
+	wantTime(t, "UploadedAt after the same bytes again", got.UploadedAt, at(5))
+	must(t, s.CreateBlob(ctx, &cleanroom.Blob{Hash: b.Hash, Size: 1234, UploadedBy: "carol@example.com", UploadedAt: at(1)}))
+	got, err = s.FindBlob(ctx, b.Hash)
+	must(t, err)
+	wantTime(t, "UploadedAt after an earlier time", got.UploadedAt, at(5))
 	_, err = s.FindBlob(ctx, hex("other"))
 	wantCode(t, "FindBlob(unknown)", err, cleanroom.ENOTFOUND)
 }
