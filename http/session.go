@@ -97,6 +97,14 @@ func (st *sessionStore) get(id string, now time.Time) *session {
 	return s
 }
 
+// holds tells whether s is still the session with this id, expired or
+// not: false once it is signed out.
+func (st *sessionStore) holds(id string, s *session) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.m[sessionKey(id)] == s
+}
+
 func (st *sessionStore) remove(id string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -229,6 +237,29 @@ func (s *Server) authenticateSession(r *http.Request) (string, *session, error) 
 		return "", nil, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "the API token this session was made from is revoked; sign in with a new one")
 	}
 	return user.Email, sess, nil
+}
+
+// stillAdmitted tells whether what admitted a long request (an upload
+// stream) still holds at its end: its API token is not revoked and, for a
+// browser session, the session is not signed out. A session that merely
+// expired meanwhile is not held against it: the request began in time.
+func (s *Server) stillAdmitted(r *http.Request) error {
+	tokenHash := []byte(nil)
+	if sess := sessionFrom(r.Context()); sess != nil {
+		cookie, err := r.Cookie(SessionCookie)
+		if err != nil || !s.sessions.holds(cookie.Value, sess) {
+			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out while uploading; nothing was stored, sign in and upload again")
+		}
+		tokenHash = sess.tokenHash
+	} else {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tokenHash = cleanroom.HashToken(token)
+	}
+	_, err := s.Store.UserByToken(r.Context(), tokenHash)
+	if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHORIZED {
+		return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "your API token was revoked while uploading; nothing was stored")
+	}
+	return err // a check that cannot be made refuses too
 }
 
 type sessionCtxKey struct{}

@@ -37,8 +37,8 @@ import (
 //	server → {"error": ErrorResponse}     text, on any failure; then it closes
 //
 // Anything that goes wrong (a refused start, more bytes than announced, a
-// dropped connection, streamIdleTimeout without a byte) aborts the
-// upload: nothing of it is kept. A restart ends open streams too: the
+// dropped connection, streamIdleTimeout without a byte, a sign-out or a
+// revoked token before the end) aborts the upload: nothing of it is kept. A restart ends open streams too: the
 // blob store drops unfinished files when it starts. A user may have
 // maxUserStreams open at once and the server maxStreams; a handshake past
 // that is refused (409).
@@ -85,7 +85,7 @@ func (s *Server) handleUploadStream(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(maxStreamMessage)
 	ctx := r.Context()
-	blob, err := s.receiveStream(ctx, c, csrf)
+	blob, err := s.receiveStream(ctx, c, csrf, func() error { return s.stillAdmitted(r) })
 	if err != nil {
 		code, msg := cleanroom.ErrorCode(err), cleanroom.ErrorMessage(err)
 		if code == cleanroom.EINTERNAL {
@@ -99,8 +99,9 @@ func (s *Server) handleUploadStream(w http.ResponseWriter, r *http.Request) {
 	c.Close(websocket.StatusNormalClosure, "")
 }
 
-// receiveStream reads a streamed upload from c and stores it.
-func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf string) (*cleanroom.Blob, error) {
+// receiveStream reads a streamed upload from c and stores it if, once all
+// is received, admitted still says yes.
+func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf string, admitted func() error) (*cleanroom.Blob, error) {
 	// An idle stream is told why and closed by a watchdog (a Reader whose
 	// context expires closes the connection without a word).
 	idle := time.AfterFunc(s.streamIdle(), func() {
@@ -180,6 +181,11 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 	// has fired it has told the client nothing was stored: keep it so.
 	if !idle.Stop() {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the upload was idle too long; nothing was stored, upload again")
+	}
+	// An upload may take hours: one whose user signed out or lost the
+	// token meanwhile is not stored.
+	if err := admitted(); err != nil {
+		return nil, err
 	}
 	return s.commitBlob(ctx, bw, h.Sum(nil), got)
 }

@@ -512,3 +512,50 @@ func TestUploadSizeLimit(t *testing.T) {
 		t.Errorf("refused uploads left %v", files)
 	}
 }
+
+// An upload whose user signs out, or whose token is revoked, before it
+// ends is not stored: what admitted it is checked again at the end.
+func TestUploadStreamCredentialsEndMidway(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann, bob = "ann@example.com", "bob@example.com"
+	half := randomData(1 << 20)
+
+	// A browser session signed out from another tab.
+	cookie, csrf := e.signIn(ann)
+	c, status, body := e.dial(http.Header{"Cookie": {cookie}, "Origin": {e.ts.URL}})
+	if c == nil {
+		t.Fatalf("handshake: %d %s", status, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start, _ := json.Marshal(StreamStart{Size: 2 << 20, CSRF: csrf})
+	c.Write(ctx, websocket.MessageText, start)
+	c.Write(ctx, websocket.MessageBinary, half)
+	req, _ := http.NewRequest("DELETE", e.ts.URL+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set(CSRFHeader, csrf)
+	if resp, err := e.ts.Client().Do(req); err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("sign out: %v %v", resp, err)
+	}
+	c.Write(ctx, websocket.MessageBinary, half)
+	if got := lastError(t, messages(t, c)); got.Code != cleanroom.EUNAUTHORIZED || !strings.Contains(got.Message, "signed out while uploading") {
+		t.Errorf("upload after sign-out: %+v, want refused", got)
+	}
+
+	// A token revoked by the operator.
+	c, status, body = e.dial(e.bearer(bob))
+	if c == nil {
+		t.Fatalf("handshake: %d %s", status, body)
+	}
+	start, _ = json.Marshal(StreamStart{Size: 2 << 20})
+	c.Write(ctx, websocket.MessageText, start)
+	c.Write(ctx, websocket.MessageBinary, half)
+	if _, err := e.s.Store.RevokeTokens(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	c.Write(ctx, websocket.MessageBinary, half)
+	if got := lastError(t, messages(t, c)); got.Code != cleanroom.EUNAUTHORIZED || !strings.Contains(got.Message, "revoked while uploading") {
+		t.Errorf("upload after revocation: %+v, want refused", got)
+	}
+	e.noBlobs()
+}
