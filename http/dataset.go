@@ -43,6 +43,11 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "upload ended after %d of %d bytes; nothing was stored, upload again", n, r.ContentLength))
 		return
 	}
+	// As for a stream: a long upload is checked again at its end.
+	if err := s.stillAdmitted(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	blob, err := s.commitBlob(r.Context(), bw, h.Sum(nil), n)
 	if err != nil {
 		s.Error(w, r, err)

@@ -559,3 +559,36 @@ func TestUploadStreamCredentialsEndMidway(t *testing.T) {
 	}
 	e.noBlobs()
 }
+
+// The same holds for an upload in one request: a token revoked while the
+// body is still coming stores nothing.
+func TestUploadRequestTokenRevokedMidway(t *testing.T) {
+	e := newUploadEnv(t)
+	const bob = "bob@example.com"
+	body, send := io.Pipe()
+	req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/blobs", body)
+	req.Header = e.bearer(bob)
+	done := make(chan *http.Response)
+	go func() {
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	send.Write(randomData(1 << 20))
+	if _, err := e.s.Store.RevokeTokens(context.Background(), bob); err != nil {
+		t.Fatal(err)
+	}
+	send.Write(randomData(1 << 20))
+	send.Close()
+	resp := <-done
+	if resp == nil {
+		return
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(got), "revoked while uploading") {
+		t.Errorf("upload whose token was revoked midway: %d %s, want 401", resp.StatusCode, got)
+	}
+	e.noBlobs()
+}
