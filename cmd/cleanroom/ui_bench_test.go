@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cleanroom-dev/cleanroom"
 )
 
 // BenchmarkBrowserUpload uploads the same file through the web UI in
@@ -39,12 +37,7 @@ func BenchmarkBrowserUpload(b *testing.B) {
 
 	s := startServer(b, "")
 	needUI(b, s.URL)
-	owner := s.addUser("owner@example.com")
-	id := publish(b, owner, &cleanroom.Definition{
-		Name: "upload", Owner: "owner@example.com",
-		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
-		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
-	})
+	owner, id := rawNodeRoom(b, s, "upload")
 	blobs := filepath.Join(s.DataDir, "blobs", "datasets")
 
 	// Each upload returns its time and the CPU time its client spent.

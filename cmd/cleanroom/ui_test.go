@@ -30,6 +30,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/client"
 	"github.com/cleanroom-dev/cleanroom/crypt"
 )
 
@@ -351,6 +352,36 @@ open("/output/sum.txt", "w").write(f"{h} {os.path.getsize('/input/data')}")
 	}
 }
 
+// rawNodeRoom adds owner@example.com to s and publishes a clean room of one
+// raw data node, "data", whose data owner that user is.
+func rawNodeRoom(t testing.TB, s *testServer, name string) (owner *client.Client, id string) {
+	t.Helper()
+	owner = s.addUser("owner@example.com")
+	return owner, publish(t, owner, &cleanroom.Definition{
+		Name: name, Owner: owner.Email,
+		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
+		Participants: []cleanroom.Participant{{Email: owner.Email, DataOwnerOf: []string{"data"}}},
+	})
+}
+
+// uploadFails has the owner upload content to the data node of room id in
+// the browser, through the page at url, and checks the page shows want
+// next to the node and that nothing was published or stored.
+func uploadFails(t *testing.T, s *testServer, url string, owner *client.Client, id string, content []byte, want string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "data.bin")
+	os.WriteFile(file, content, 0o600)
+	runNode(t, "upload-refused.mjs", []string{
+		"CLEANROOM_URL=" + url, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file, "WANT=" + want,
+	})
+	if dcr, err := owner.DCR(context.Background(), id); err != nil || len(dcr.Datasets) != 0 {
+		t.Errorf("after a failed upload the clean room has datasets %+v (%v)", dcr, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets")); len(entries) != 0 {
+		t.Errorf("a failed upload left %d blobs", len(entries))
+	}
+}
+
 // TestUIUploadRefused uploads a file over the server's limit from the
 // browser: the server's message shows next to the node and nothing is
 // kept or published.
@@ -358,24 +389,9 @@ func TestUIUploadRefused(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "--max-upload-size", "1KiB")
 	needUI(t, s.URL)
-	owner := s.addUser("owner@example.com")
-	id := publish(t, owner, &cleanroom.Definition{
-		Name: "limit", Owner: "owner@example.com",
-		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
-		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
-	})
-	file := filepath.Join(t.TempDir(), "big.bin")
-	os.WriteFile(file, bytes.Repeat([]byte("x"), 4096), 0o600)
-	runNode(t, "upload-refused.mjs", []string{
-		"CLEANROOM_URL=" + s.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file,
-		"WANT=larger than this server's limit of 1 KiB; nothing was stored (the operator sets the limit with `cleanroom serve --max-upload-size`)",
-	})
-	if dcr, err := owner.DCR(context.Background(), id); err != nil || len(dcr.Datasets) != 0 {
-		t.Errorf("after a refused upload the clean room has datasets %+v (%v)", dcr, err)
-	}
-	if entries, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets")); len(entries) != 0 {
-		t.Errorf("a refused upload left %d blobs", len(entries))
-	}
+	owner, id := rawNodeRoom(t, s, "limit")
+	uploadFails(t, s, s.URL, owner, id, bytes.Repeat([]byte("x"), 4096),
+		"larger than this server's limit of 1 KiB; nothing was stored (the operator sets the limit with `cleanroom serve --max-upload-size`)")
 }
 
 // TestUIUploadProxyWithoutWebSockets puts the server behind a reverse
@@ -386,12 +402,7 @@ func TestUIUploadProxyWithoutWebSockets(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "")
 	needUI(t, s.URL)
-	owner := s.addUser("owner@example.com")
-	id := publish(t, owner, &cleanroom.Definition{
-		Name: "proxied", Owner: "owner@example.com",
-		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
-		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
-	})
+	owner, id := rawNodeRoom(t, s, "proxied")
 	target, _ := url.Parse(s.URL)
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
@@ -408,20 +419,10 @@ func TestUIUploadProxyWithoutWebSockets(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	defer proxy.Close()
-	file := filepath.Join(t.TempDir(), "data.txt")
-	os.WriteFile(file, []byte("hello world"), 0o600)
-	runNode(t, "upload-refused.mjs", []string{
-		"CLEANROOM_URL=" + proxy.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file,
-		"WANT=does not pass WebSocket connections on. Its operator must let GET /api/v1/blobs/stream upgrade to a WebSocket",
-	})
+	uploadFails(t, s, proxy.URL, owner, id, []byte("hello world"),
+		"does not pass WebSocket connections on. Its operator must let GET /api/v1/blobs/stream upgrade to a WebSocket")
 	if upgradesAsked.Load() == 0 {
 		t.Error("the page never asked for a WebSocket: the test proves nothing")
-	}
-	if dcr, err := owner.DCR(context.Background(), id); err != nil || len(dcr.Datasets) != 0 {
-		t.Errorf("after a failed upload the clean room has datasets %+v (%v)", dcr, err)
-	}
-	if entries, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets")); len(entries) != 0 {
-		t.Errorf("a failed upload left %d blobs", len(entries))
 	}
 }
 
@@ -432,12 +433,7 @@ func TestUIUploadTooManyAtOnce(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "")
 	needUI(t, s.URL)
-	owner := s.addUser("owner@example.com")
-	id := publish(t, owner, &cleanroom.Definition{
-		Name: "busy", Owner: "owner@example.com",
-		Nodes:        []cleanroom.Node{{Name: "data", Kind: cleanroom.NodeRaw}},
-		Participants: []cleanroom.Participant{{Email: "owner@example.com", DataOwnerOf: []string{"data"}}},
-	})
+	owner, id := rawNodeRoom(t, s, "busy")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	header := http.Header{"Authorization": {"Bearer " + owner.Token}, "X-Cleanroom-Email": {owner.Email}}
@@ -448,12 +444,8 @@ func TestUIUploadTooManyAtOnce(t *testing.T) {
 		}
 		defer c.CloseNow()
 	}
-	file := filepath.Join(t.TempDir(), "data.txt")
-	os.WriteFile(file, []byte("hello world"), 0o600)
-	runNode(t, "upload-refused.mjs", []string{
-		"CLEANROOM_URL=" + s.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file,
-		"WANT=you have 8 uploads in progress, the most one user may have at once; wait for one to finish",
-	})
+	uploadFails(t, s, s.URL, owner, id, []byte("hello world"),
+		"you have 8 uploads in progress, the most one user may have at once; wait for one to finish")
 }
 
 // TestUICrypto checks the browser's encryption against Go's: the shared
