@@ -128,6 +128,12 @@ type Store interface {
 	// LatestDraftTest returns a draft's most recent test. Returns ENOTFOUND if it has none.
 	LatestDraftTest(ctx context.Context, draftID string) (*DraftTest, error)
 
+	// AppendAudit appends e to the audit log of a clean room, filling in
+	// its Seq, Prev and Hash. Returns ENOTFOUND if there is no such room.
+	AppendAudit(ctx context.Context, dcrID string, e *AuditEntry) error
+	// AuditLog returns the audit log of a clean room, oldest first.
+	AuditLog(ctx context.Context, dcrID string) ([]AuditEntry, error)
+
 	// FailRunningJobs marks every running job failed with reason, and ends
 	// every running draft test; used at start-up, when nothing can still
 	// be running. Returns how many jobs it marked.

@@ -111,4 +111,19 @@ CREATE TABLE draft_tests (
 );
 CREATE INDEX draft_tests_draft ON draft_tests (draft_id, created_at);
 `,
+	`
+-- The audit log of each clean room, chained by hash (audit.go).
+CREATE TABLE audit (
+	dcr_id TEXT NOT NULL REFERENCES dcrs (id),
+	seq    INTEGER NOT NULL,
+	at     TEXT NOT NULL,
+	actor  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	node   TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	prev   TEXT NOT NULL,
+	hash   TEXT NOT NULL,
+	PRIMARY KEY (dcr_id, seq)
+) WITHOUT ROWID;
+`,
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -31,6 +32,8 @@ type DB struct {
 	BusyTimeout time.Duration
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+
+	auditMu sync.Mutex // appends to audit logs, one at a time (audit.go)
 }
 
 // NewDB returns a DB for the file at path, with defaults set. Call Open before use.

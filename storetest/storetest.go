@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
 		{"Blobs", testBlobs},
 		{"Datasets", testDatasets},
 		{"UnusedBlobs", testUnusedBlobs},
+		{"Audit", testAudit},
 		{"Jobs", testJobs},
 		{"ClaimOrder", testClaimOrder},
 		{"ConcurrentClaims", testConcurrentClaims},
@@ -241,6 +242,42 @@ func testUnusedBlobs(t *testing.T, s cleanroom.Store) {
 	if got := unused(at(10), 10); !slices.Equal(got, []string{hex("fresh")}) {
 		t.Errorf("UnusedBlobs at the end = %q, want only the fresh one", got)
 	}
+}
+
+func testAudit(t *testing.T, s cleanroom.Store) {
+	d := createDCR(t, s, testDefinition("Audited"), at(0))
+	other := createDCR(t, s, testDefinition("Other"), at(0))
+	log, err := s.AuditLog(ctx, d.ID)
+	must(t, err)
+	if len(log) != 0 {
+		t.Fatalf("a new clean room's audit log: %+v", log)
+	}
+	var appended []cleanroom.AuditEntry
+	for i, action := range []string{cleanroom.AuditPublished, cleanroom.AuditDatasetPublished, cleanroom.AuditRunRequested} {
+		e := &cleanroom.AuditEntry{At: at(i), Actor: "alice@example.com", Action: action, Node: "data", Detail: "d"}
+		must(t, s.AppendAudit(ctx, d.ID, e))
+		if e.Seq != int64(i+1) || e.Hash == "" {
+			t.Fatalf("AppendAudit filled in seq %d hash %q, want seq %d", e.Seq, e.Hash, i+1)
+		}
+		appended = append(appended, *e)
+	}
+	must(t, s.AppendAudit(ctx, other.ID, &cleanroom.AuditEntry{At: at(9), Actor: "bob@example.com", Action: cleanroom.AuditPublished}))
+	log, err = s.AuditLog(ctx, d.ID)
+	must(t, err)
+	if len(log) != len(appended) {
+		t.Fatalf("AuditLog has %d entries, want %d (another room's are not in it)", len(log), len(appended))
+	}
+	for i := range log {
+		wantTime(t, "audit entry time", log[i].At, appended[i].At)
+		log[i].At = appended[i].At
+		if log[i] != appended[i] {
+			t.Errorf("entry %d = %+v, want %+v", i+1, log[i], appended[i])
+		}
+	}
+	if err := cleanroom.VerifyAuditLog(d.ID, log); err != nil {
+		t.Errorf("the stored log does not verify: %v", err)
+	}
+	wantCode(t, "AppendAudit(unknown clean room)", s.AppendAudit(ctx, hex("none"), &cleanroom.AuditEntry{Actor: "a", Action: "x"}), cleanroom.ENOTFOUND)
 }
 
 func wantDataset(t *testing.T, got, want *cleanroom.Dataset) {
