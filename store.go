@@ -54,8 +54,9 @@ type Store interface {
 	// ListUsers returns all users, by email.
 	ListUsers(ctx context.Context) ([]*User, error)
 
-	// CreateDCR stores a published clean room. It reports created=false,
-	// without error, when the same id is already stored.
+	// CreateDCR stores a published clean room and the first entry of its
+	// audit log (AuditPublished by its publisher). It reports
+	// created=false, without error, when the same id is already stored.
 	CreateDCR(ctx context.Context, dcr *DCR) (created bool, err error)
 	// FindDCR returns a clean room by id. Returns ENOTFOUND.
 	FindDCR(ctx context.Context, id string) (*DCR, error)

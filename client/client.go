@@ -176,6 +176,20 @@ func (c *Client) DCR(ctx context.Context, id string) (*cleanroom.DCRView, error)
 	return &out, nil
 }
 
+// AuditLog returns a clean room's audit log once it has checked the chain
+// (cleanroom.VerifyAuditLog): an error wrapping cleanroom.ErrAuditLog
+// says the server's copy was changed.
+func (c *Client) AuditLog(ctx context.Context, dcrID string) ([]cleanroom.AuditEntry, error) {
+	var log []cleanroom.AuditEntry
+	if err := c.do(ctx, "GET", "/api/v1/dcrs/"+url.PathEscape(dcrID)+"/audit", nil, &log); err != nil {
+		return nil, err
+	}
+	if err := cleanroom.VerifyAuditLog(dcrID, log); err != nil {
+		return nil, err
+	}
+	return log, nil
+}
+
 // DCRs lists the clean rooms the user owns or takes part in.
 func (c *Client) DCRs(ctx context.Context) ([]cleanroom.DCRSummary, error) {
 	var out []cleanroom.DCRSummary

@@ -146,6 +146,10 @@ func (s *Server) handlePublishDataset(w http.ResponseWriter, r *http.Request) {
 		// the job exists, so the job can only ever find this dataset.
 		ds.ValidationJob = cleanroom.NewID()
 	}
+	if err := s.audit(r, dcr.ID, cleanroom.AuditDatasetPublished, n.Name, blob.Hash); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	if err := s.Store.PutDataset(r.Context(), ds); err != nil {
 		s.Error(w, r, err)
 		return
@@ -206,6 +210,14 @@ func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) 
 func (s *Server) handleRemoveDataset(w http.ResponseWriter, r *http.Request) {
 	dcr, n, err := s.dataNodeForOwner(r)
 	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if _, err := s.Store.FindDataset(r.Context(), dcr.ID, n.Name); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := s.audit(r, dcr.ID, cleanroom.AuditDatasetRemoved, n.Name, ""); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -35,6 +35,10 @@ func (s *Server) handleRunJob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	job := &cleanroom.Job{ID: cleanroom.NewID(), DCRID: dcr.ID, Node: n.Name, CreatedBy: cleanroom.UserFromContext(r.Context()), State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
+	if err := s.audit(r, dcr.ID, cleanroom.AuditRunRequested, n.Name, job.ID); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	if err := s.Store.CreateJob(r.Context(), job); err != nil {
 		s.Error(w, r, err)
 		return
@@ -202,6 +206,10 @@ func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "job has already ended (%s)", job.State))
 		return
 	}
+	if err := s.audit(r, job.DCRID, cleanroom.AuditJobCancelled, job.Node, job.ID); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	if err := s.Enclave.Cancel(r.Context(), job); err != nil {
 		s.Error(w, r, err)
 		return
@@ -217,6 +225,10 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	if !job.HasLogs {
 		s.Error(w, r, noLogsError(job, n))
+		return
+	}
+	if err := s.audit(r, job.DCRID, cleanroom.AuditLogsRead, job.Node, job.ID); err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	rc, err := s.Enclave.OpenLogs(r.Context(), job)
@@ -255,6 +267,10 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 			msg += ": " + job.Error
 		}
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "%s", msg))
+		return
+	}
+	if err := s.audit(r, job.DCRID, cleanroom.AuditResultRead, job.Node, job.ID); err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	rc, err := s.Enclave.OpenResult(r.Context(), job)

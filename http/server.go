@@ -150,6 +150,7 @@ func (s *Server) routes() []route {
 		{"POST", "/api/v1/dcrs", false, s.handlePublishDCR},
 		{"GET", "/api/v1/dcrs", false, s.handleListDCRs},
 		{"GET", "/api/v1/dcrs/{id}", false, s.handleGetDCR},
+		{"GET", "/api/v1/dcrs/{id}/audit", false, s.handleAuditLog},
 		{"POST", "/api/v1/drafts", false, s.handleCreateDraft},
 		{"GET", "/api/v1/drafts", false, s.handleListDrafts},
 		{"GET", "/api/v1/drafts/{id}", false, s.handleGetDraft},

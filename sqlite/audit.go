@@ -20,15 +20,7 @@ func (db *DB) AppendAudit(ctx context.Context, dcrID string, e *cleanroom.AuditE
 		return err
 	}
 	defer tx.Rollback()
-	e.Seq, e.Prev = 1, ""
-	err = tx.QueryRowContext(ctx, `SELECT seq + 1, hash FROM audit WHERE dcr_id = ? ORDER BY seq DESC LIMIT 1`, dcrID).Scan(&e.Seq, &e.Prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	e.At = cleanroom.AuditTime(db.orNow(e.At))
-	e.Hash = e.ComputeHash(dcrID)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit (dcr_id, seq, at, actor, action, node, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		dcrID, e.Seq, encodeTime(e.At), e.Actor, e.Action, e.Node, e.Detail, e.Prev, e.Hash)
+	err = db.appendAudit(ctx, tx, dcrID, e)
 	if isForeignKey(err) {
 		if _, err := db.FindDCR(ctx, dcrID); err != nil {
 			return err
@@ -38,6 +30,20 @@ func (db *DB) AppendAudit(ctx context.Context, dcrID string, e *cleanroom.AuditE
 		return err
 	}
 	return tx.Commit()
+}
+
+// appendAudit appends e within tx.
+func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, dcrID string, e *cleanroom.AuditEntry) error {
+	e.Seq, e.Prev = 1, ""
+	err := tx.QueryRowContext(ctx, `SELECT seq + 1, hash FROM audit WHERE dcr_id = ? ORDER BY seq DESC LIMIT 1`, dcrID).Scan(&e.Seq, &e.Prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	e.At = cleanroom.AuditTime(db.orNow(e.At))
+	e.Hash = e.ComputeHash(dcrID)
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit (dcr_id, seq, at, actor, action, node, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		dcrID, e.Seq, encodeTime(e.At), e.Actor, e.Action, e.Node, e.Detail, e.Prev, e.Hash)
+	return err
 }
 
 // AuditLog returns the audit log of a clean room, oldest first.

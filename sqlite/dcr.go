@@ -9,7 +9,8 @@ import (
 	"github.com/cleanroom-dev/cleanroom"
 )
 
-// CreateDCR stores a published clean room and who can read it. It reports
+// CreateDCR stores a published clean room, who can read it and the first
+// entry of its audit log, that it was published. It reports
 // created=false, without error, when the same id is already stored. A zero
 // PublishedAt is set to the current time.
 func (db *DB) CreateDCR(ctx context.Context, dcr *cleanroom.DCR) (bool, error) {
@@ -43,6 +44,10 @@ func (db *DB) CreateDCR(ctx context.Context, dcr *cleanroom.DCR) (bool, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dcr_members (email, dcr_id) VALUES (?, ?)`, email, dcr.ID); err != nil {
 			return false, err
 		}
+	}
+	published := &cleanroom.AuditEntry{At: dcr.PublishedAt, Actor: dcr.PublishedBy, Action: cleanroom.AuditPublished}
+	if err := db.appendAudit(ctx, tx, dcr.ID, published); err != nil {
+		return false, err
 	}
 	return true, tx.Commit()
 }

@@ -247,19 +247,25 @@ func testUnusedBlobs(t *testing.T, s cleanroom.Store) {
 func testAudit(t *testing.T, s cleanroom.Store) {
 	d := createDCR(t, s, testDefinition("Audited"), at(0))
 	other := createDCR(t, s, testDefinition("Other"), at(0))
+	// A clean room's log starts with its publication.
 	log, err := s.AuditLog(ctx, d.ID)
 	must(t, err)
-	if len(log) != 0 {
-		t.Fatalf("a new clean room's audit log: %+v", log)
+	if len(log) != 1 || log[0].Action != cleanroom.AuditPublished || log[0].Actor != d.PublishedBy || log[0].Seq != 1 {
+		t.Fatalf("a new clean room's audit log: %+v, want its publication", log)
 	}
-	var appended []cleanroom.AuditEntry
-	for i, action := range []string{cleanroom.AuditPublished, cleanroom.AuditDatasetPublished, cleanroom.AuditRunRequested} {
-		e := &cleanroom.AuditEntry{At: at(i), Actor: "alice@example.com", Action: action, Node: "data", Detail: "d"}
+	wantTime(t, "publication entry", log[0].At, d.PublishedAt)
+	appended := log
+	for i, action := range []string{cleanroom.AuditDatasetPublished, cleanroom.AuditRunRequested} {
+		e := &cleanroom.AuditEntry{At: at(i + 1), Actor: "alice@example.com", Action: action, Node: "data", Detail: "d"}
 		must(t, s.AppendAudit(ctx, d.ID, e))
-		if e.Seq != int64(i+1) || e.Hash == "" {
-			t.Fatalf("AppendAudit filled in seq %d hash %q, want seq %d", e.Seq, e.Hash, i+1)
+		if e.Seq != int64(i+2) || e.Hash == "" {
+			t.Fatalf("AppendAudit filled in seq %d hash %q, want seq %d", e.Seq, e.Hash, i+2)
 		}
 		appended = append(appended, *e)
+	}
+	// Publishing the same definition again adds nothing.
+	if created, err := s.CreateDCR(ctx, newDCR(t, testDefinition("Audited"), at(5))); err != nil || created {
+		t.Fatalf("CreateDCR again: %v %v", created, err)
 	}
 	must(t, s.AppendAudit(ctx, other.ID, &cleanroom.AuditEntry{At: at(9), Actor: "bob@example.com", Action: cleanroom.AuditPublished}))
 	log, err = s.AuditLog(ctx, d.ID)

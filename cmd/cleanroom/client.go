@@ -28,7 +28,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	draftID := fs.String("draft", "", "draft id")
 	node := fs.String("node", "", "node name")
 	out := fs.String("o", "", "file to write the result zip to (default NODE.zip)")
-	wantArg := map[string]bool{"publish": true, "dcr": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true,
+	wantArg := map[string]bool{"publish": true, "dcr": true, "audit": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true,
 		"draft create": true, "draft update": true, "draft show": true, "draft test": true, "draft publish": true, "draft delete": true, "draft test-data": true}[cmd]
 	arg, err := parseWithArg(fs, args, wantArg)
 	if err != nil {
@@ -127,6 +127,18 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, j.CreatedAt.Local().Format(time.DateTime), j.CreatedBy, j.Error)
 		}
 		return tw.Flush()
+	case "audit":
+		log, err := c.AuditLog(ctx, arg)
+		if err != nil {
+			return err
+		}
+		for _, e := range log {
+			fmt.Fprintln(stdout, e.String())
+		}
+		if len(log) > 0 {
+			fmt.Fprintf(stdout, "%d entries, chain verified; last hash %s\n", len(log), log[len(log)-1].Hash)
+		}
+		return nil
 	case "job":
 		j, err := c.Job(ctx, arg)
 		if err != nil {

@@ -27,6 +27,7 @@ Client (connection from --url/--email/--token or CLEANROOM_URL, CLEANROOM_EMAIL,
   cleanroom publish FILE                 publish a clean room definition (JSON or YAML)
   cleanroom dcrs                         list your clean rooms
   cleanroom dcr ID                       show a clean room
+  cleanroom audit ID                     show a clean room's audit log, once its hash chain is verified
   cleanroom upload --dcr ID --node NODE FILE
                                          encrypt a file here, upload and publish it to a data node
   cleanroom remove-dataset --dcr ID --node NODE
@@ -78,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runImages(ctx, args, stdout, stderr)
 	case "specs":
 		return runSpecs(ctx, args, stdout, stderr)
-	case "publish", "dcrs", "dcr", "upload", "remove-dataset", "report", "run", "job", "jobs", "logs", "cancel", "result", "drafts":
+	case "publish", "dcrs", "dcr", "audit", "upload", "remove-dataset", "report", "run", "job", "jobs", "logs", "cancel", "result", "drafts":
 		return runClient(ctx, cmd, args, stdout, stderr)
 	case "draft":
 		if len(args) == 0 {

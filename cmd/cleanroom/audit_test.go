@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/client"
+)
+
+// TestAuditLog: what the participants do is in the clean room's audit log,
+// in order, by whom; what was refused is not; every participant reads the
+// log and a stranger gets 404; and a log changed in the server's database
+// fails the client's check.
+func TestAuditLog(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, `open("/output/out.txt", "w").write(open("/input/data").read())`, false)
+	ctx := context.Background()
+
+	ds := uploadString(t, r.dataOwner, r.id, "data", "secret")
+	if _, err := r.analyst2.UploadDataset(ctx, client.Upload{DCRID: r.id, Node: "data", Data: strings.NewReader("x"), Size: 1}); cleanroom.ErrorCode(err) != cleanroom.EFORBIDDEN {
+		t.Fatalf("an analyst's upload: %v, want refused", err)
+	}
+	job := runJob(t, r.analyst, r.id, "compute")
+	resultFiles(t, r.analyst, job)
+	if _, err := r.dataOwner.Run(ctx, r.id, "compute"); cleanroom.ErrorCode(err) != cleanroom.EFORBIDDEN {
+		t.Fatalf("a data owner's run: %v, want refused", err)
+	}
+	if err := r.dataOwner.RemoveDataset(ctx, r.id, "data"); err != nil {
+		t.Fatal(err)
+	}
+
+	type event struct{ actor, action, node, detail string }
+	want := []event{
+		{"owner@example.com", cleanroom.AuditPublished, "", ""},
+		{"data@example.com", cleanroom.AuditDatasetPublished, "data", ds.ManifestHash},
+		{"analyst@example.com", cleanroom.AuditRunRequested, "compute", job.ID},
+		{"analyst@example.com", cleanroom.AuditResultRead, "compute", job.ID},
+		{"data@example.com", cleanroom.AuditDatasetRemoved, "data", ""},
+	}
+	for _, c := range []*client.Client{r.owner, r.dataOwner, r.analyst, r.viewer} {
+		log, err := c.AuditLog(ctx, r.id)
+		if err != nil {
+			t.Fatalf("%s reads the audit log: %v", c.Email, err)
+		}
+		var got []event
+		for _, e := range log {
+			got = append(got, event{e.Actor, e.Action, e.Node, e.Detail})
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s's audit log:\n%v\nwant\n%v", c.Email, got, want)
+		}
+	}
+	_, err := r.none.AuditLog(ctx, r.id)
+	wantCode(t, "stranger reads the audit log", err, cleanroom.ENOTFOUND)
+	out, _, err := s.cli(r.viewer, "audit", r.id)
+	if err != nil || !strings.Contains(out, "5 entries, chain verified") || !strings.Contains(out, "analyst@example.com  result.read  node=compute  "+job.ID) {
+		t.Errorf("cleanroom audit: %v\n%s", err, out)
+	}
+
+	// Someone with the database rewrites who read the result.
+	db, err := sql.Open("sqlite", filepath.Join(s.DataDir, "cleanroom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if res, err := db.Exec(`UPDATE audit SET actor = 'data@example.com' WHERE dcr_id = ? AND action = ?`, r.id, cleanroom.AuditResultRead); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("the test changed %d entries, want 1", n)
+	}
+	if _, err := r.viewer.AuditLog(ctx, r.id); !errors.Is(err, cleanroom.ErrAuditLog) {
+		t.Errorf("a changed audit log: %v, want the client to refuse it", err)
+	}
+	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 4 does not match its hash") {
+		t.Errorf("cleanroom audit of a changed log: %v\n%s", err, errOut)
+	}
+}
