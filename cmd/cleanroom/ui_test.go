@@ -470,9 +470,22 @@ func TestUICrypto(t *testing.T) {
 	sum := sha256.Sum256(plain)
 	dcrID := strings.Repeat("ab", 32)
 	const browserSize = 1048520 + 1048560 + 1 // three segments, the last one byte
+	// An audit log as the server sends it, with what the hash must escape
+	// and times whose JSON drops trailing zeros, for the browser to verify.
+	var audit []cleanroom.AuditEntry
+	for i, actor := range []string{"owner@example.com", "o'brien&co@example.com", "data<at>@example.com"} {
+		e := cleanroom.AuditEntry{Seq: int64(i + 1), At: cleanroom.AuditTime(time.Date(2026, 1, 2, 3, 4, 5, 120000000+i*456000, time.UTC)),
+			Actor: actor, Action: cleanroom.AuditDatasetPublished, Node: "input_data_node", Detail: "caf\u00e9 \u2028 line"}
+		if i > 0 {
+			e.Prev = audit[i-1].Hash
+		}
+		e.Hash = e.ComputeHash(dcrID)
+		audit = append(audit, e)
+	}
 	facts, _ := json.Marshal(map[string]any{
 		"key": hex.EncodeToString(key), "plaintext_sha256": hex.EncodeToString(sum[:]), "plaintext_size": len(plain),
 		"enclave_public_key": hex.EncodeToString(enclave.PublicKey()), "dcr_id": dcrID, "node": "input_data_node", "browser_plaintext_size": browserSize,
+		"audit_log": audit,
 	})
 	os.WriteFile(filepath.Join(dir, "go.json"), facts, 0o600)
 

@@ -8,6 +8,8 @@ import { DATASET_AD, IntegrityError, SEGMENT_SIZE, decryptBlob, encryptBlob } fr
 import { encryptFile } from "../src/upload";
 import { GcmSealer } from "../src/crypto/gcm";
 import { readInto } from "../src/read";
+import { verifyAuditLog } from "../src/audit";
+import type { AuditEntry } from "../src/types";
 
 function rulePlaintext(n: number): Uint8Array<ArrayBuffer> {
   const p = new Uint8Array(n);
@@ -182,4 +184,12 @@ async function checkRead(): Promise<string[]> {
   return failures;
 }
 
-Object.assign(window, { cleanroomCrypto: { runVectors, checkGcm, checkRead, decryptGo, encryptForGo, fromBase64 } });
+/** checkAudit verifies an audit log Go made, and the same log with one
+ * entry's actor changed: the first must pass, the second fail. */
+async function checkAudit(dcrID: string, log: AuditEntry[]): Promise<{ intact: string | null; changed: string | null }> {
+  const changed = log.map((e) => ({ ...e }));
+  changed[1].actor = "eve@example.com";
+  return { intact: await verifyAuditLog(dcrID, log), changed: await verifyAuditLog(dcrID, changed) };
+}
+
+Object.assign(window, { cleanroomCrypto: { runVectors, checkGcm, checkRead, checkAudit, decryptGo, encryptForGo, fromBase64 } });

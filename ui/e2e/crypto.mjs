@@ -75,6 +75,10 @@ try {
   log(`Go ciphertext decrypted in the browser: ${d.size} bytes`);
   assert(d.sha256 === goFacts.plaintext_sha256 && d.size === goFacts.plaintext_size, `Go ciphertext decrypts to ${JSON.stringify(d)}`);
 
+  const a = await page.evaluate(([dcr, log]) => window.cleanroomCrypto.checkAudit(dcr, log), [goFacts.dcr_id, goFacts.audit_log]);
+  log(`Go's audit log checked in the browser: ${a.intact ?? "verifies"}; changed: ${a.changed}`);
+  assert(a.intact === null && a.changed !== null, `the browser's audit check: intact log ${a.intact}, changed log ${a.changed}`);
+
   const e = await page.evaluate(([size, pub, dcr, node]) => window.cleanroomCrypto.encryptForGo(size, pub, dcr, node), [goFacts.browser_plaintext_size, goFacts.enclave_public_key, goFacts.dcr_id, goFacts.node]);
   writeFileSync(path.join(dir, "browser.ct"), Buffer.from(e.ciphertext, "base64"));
   writeFileSync(path.join(dir, "browser.json"), JSON.stringify({ manifest_hash: e.manifest_hash, key: e.key, sealed: e.sealed }));

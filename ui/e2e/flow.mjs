@@ -179,6 +179,17 @@ try {
   assert(download.suggestedFilename() === "uppercase_text_node.zip", `download name ${download.suggestedFilename()}`);
   await download.saveAs(path.join(out, "uppercase_text_node.zip"));
 
+  // The audit log shows what the three did, checked in this browser.
+  await ap.getByRole("button", { name: "Refresh the audit log" }).click();
+  const audit = ap.getByRole("region", { name: "Audit log" });
+  await audit.getByText("downloaded a result").waitFor();
+  const auditStatus = await audit.getByTestId("audit-status").innerText();
+  assert(/^4 entries, each chained to the one before; checked in this browser/.test(auditStatus), `audit log status: ${auditStatus}`);
+  const auditRows = await audit.locator("tbody tr").allInnerTexts();
+  const expected = [[owner.email, "published the clean room"], [dataOwner.email, "published a dataset"], [analyst.email, "ran the computation"], [analyst.email, "downloaded a result"]];
+  assert(auditRows.length === expected.length && expected.every(([who, what], i) => auditRows[i].includes(who) && auditRows[i].includes(what)), `audit log rows:\n${auditRows.join("\n")}`);
+  await shot(ap, "audit");
+
   // Phone width: the overview stays readable.
   await ap.setViewportSize({ width: 390, height: 844 });
   await shot(ap, "phone-overview", { fullPage: true });

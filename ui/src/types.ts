@@ -153,3 +153,14 @@ export interface ValidationReport {
 export const isData = (k: NodeKind) => k === "raw" || k === "table";
 export const isCompute = (k: NodeKind) => k === "python" || k === "sql" || k === "r";
 export const isDone = (s: JobState) => s === "succeeded" || s === "failed" || s === "cancelled";
+
+export interface AuditEntry {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  node?: string;
+  detail?: string;
+  prev: string;
+  hash: string;
+}

@@ -7,7 +7,8 @@ import { ApiError, api, errorText, request } from "../api";
 import { CodeEditor, type Language } from "../components/CodeEditor";
 import { ErrorText, formatBytes, formatTime } from "../components/common";
 import { uploadDataset, type Progress } from "../upload";
-import { isCompute, isData, isDone, type Attestation, type DCRView, type Dataset, type Job, type Node, type ValidationReport } from "../types";
+import { verifyAuditLog } from "../audit";
+import { isCompute, isData, isDone, type Attestation, type AuditEntry, type DCRView, type Dataset, type Job, type Node, type ValidationReport } from "../types";
 
 export function Overview({ id, me }: { id: string; me: string }) {
   const [view, setView] = useState<DCRView | null>(null);
@@ -85,6 +86,83 @@ export function Overview({ id, me }: { id: string; me: string }) {
           ))}
         </tbody>
       </table>
+
+      <AuditLog dcrID={view.id} />
+    </section>
+  );
+}
+
+const ACTION: Record<string, string> = {
+  "dcr.published": "published the clean room",
+  "dataset.published": "published a dataset",
+  "dataset.removed": "removed the dataset",
+  "job.requested": "ran the computation",
+  "job.cancelled": "cancelled a run",
+  "result.read": "downloaded a result",
+  "logs.read": "read a run's logs",
+};
+
+/** AuditLog shows who did what in the clean room, once this browser has
+ * checked the log's hash chain (audit.ts). */
+function AuditLog({ dcrID }: { dcrID: string }) {
+  const [log, setLog] = useState<AuditEntry[] | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(async () => {
+    setError(null);
+    try {
+      const got = await api<AuditEntry[]>("GET", `/api/v1/dcrs/${encodeURIComponent(dcrID)}/audit`);
+      setProblem(await verifyAuditLog(dcrID, got));
+      setLog(got);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }, [dcrID]);
+  useEffect(() => void load(), [load]);
+
+  return (
+    <section aria-labelledby="audit-title">
+      <h2 id="audit-title">Audit log</h2>
+      <ErrorText error={error} />
+      {log &&
+        (problem ? (
+          <p className="error" data-testid="audit-status">
+            This log does not verify: {problem}. The server's copy was changed; tell the clean room's owner.
+          </p>
+        ) : (
+          <p className="ok" data-testid="audit-status">
+            {log.length} {log.length === 1 ? "entry" : "entries"}, each chained to the one before; checked in this browser.
+          </p>
+        ))}
+      <button type="button" onClick={load}>
+        Refresh the audit log
+      </button>
+      {log && !problem && (
+        <table className="participants audit">
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Who</th>
+              <th scope="col">What</th>
+              <th scope="col">Node</th>
+              <th scope="col">Detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {log.map((e) => (
+              <tr key={e.seq}>
+                <td data-label="When">{formatTime(e.at)}</td>
+                <td data-label="Who">{e.actor}</td>
+                <td data-label="What">{ACTION[e.action] ?? e.action}</td>
+                <td data-label="Node">{e.node || "—"}</td>
+                <td data-label="Detail">
+                  <code>{e.detail || "—"}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
