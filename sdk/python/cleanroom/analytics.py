@@ -483,6 +483,12 @@ class AnalyticsDcr:
     def __repr__(self) -> str:
         return f"AnalyticsDcr({self.name!r}, id={self.id})"
 
+    def retrieve_audit_log(self) -> List[dict]:
+        """Who did what in this clean room, oldest first, once the hash
+        chain is verified; raises :class:`~cleanroom.IntegrityError` if the
+        server's copy was changed."""
+        return self.client.retrieve_audit_log(self.id)
+
     def get_node(self, name: str) -> Any:
         """The node named ``name``, as the class of its kind
         (:class:`RawDataNode`, :class:`TableDataNode`,

@@ -295,6 +295,15 @@ class Client:
         return AnalyticsDcr(self, dcr_id, definition, datasets=datasets,
                             published_by=out.get("published_by", ""), published_at=out.get("published_at", ""))
 
+    def retrieve_audit_log(self, dcr_id: str) -> List[dict]:
+        """The audit log of a clean room the user takes part in, oldest
+        first, once its hash chain is verified (:func:`verify_audit_log`);
+        raises :class:`~cleanroom.IntegrityError` if the server's copy was
+        changed."""
+        log = self._call("GET", "/api/v1/dcrs/" + _q(dcr_id) + "/audit")
+        verify_audit_log(dcr_id, log)
+        return log
+
     def list_analytics_dcrs(self) -> List[DcrSummary]:
         """The clean rooms the user owns or takes part in."""
         return [DcrSummary(d["id"], d.get("name", ""), d.get("owner", ""), d.get("published_at", ""))
@@ -638,3 +647,44 @@ class _LimitedReader:
         if data:
             self.remaining -= len(data)
         return data
+
+
+def _go_json(value: Any) -> str:
+    """JSON as Go's encoding/json writes it, which audit hashes are
+    computed over: no spaces, UTF-8, and <, >, &, U+2028, U+2029 escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for ch in "<>&\u2028\u2029":
+        text = text.replace(ch, "\\u%04x" % ord(ch))
+    return text
+
+
+def _micro_time(at: str) -> str:
+    """An RFC 3339 UTC time with exactly six fraction digits."""
+    if not at.endswith("Z"):
+        raise IntegrityError(f"audit entry time {at} is not UTC")
+    whole, _, frac = at[:-1].partition(".")
+    return f"{whole}.{(frac + '000000')[:6]}Z"
+
+
+def audit_hash(dcr_id: str, entry: dict) -> str:
+    """The hash an audit log entry of clean room ``dcr_id`` must have
+    (docs/formats.md, "Audit log chain")."""
+    canonical = _go_json({"dcr": dcr_id, "seq": entry["seq"], "at": _micro_time(entry["at"]),
+                          "actor": entry["actor"], "action": entry["action"], "node": entry.get("node", ""),
+                          "detail": entry.get("detail", ""), "prev": entry["prev"]})
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def verify_audit_log(dcr_id: str, log: List[dict]) -> None:
+    """Check a clean room's whole audit log: numbered from 1 without gaps,
+    each entry chained to the one before, each hash its own. Raises
+    :class:`~cleanroom.IntegrityError` saying which entry fails."""
+    prev = ""
+    for i, entry in enumerate(log, 1):
+        if entry.get("seq") != i:
+            raise IntegrityError(f"audit log entry {i} has number {entry.get('seq')}, so entries are missing or reordered")
+        if entry.get("prev") != prev:
+            raise IntegrityError(f"audit log entry {i} does not follow entry {i - 1}, so the log was changed")
+        if audit_hash(dcr_id, entry) != entry.get("hash"):
+            raise IntegrityError(f"audit log entry {i} does not match its hash, so it was changed")
+        prev = entry["hash"]

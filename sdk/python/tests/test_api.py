@@ -307,6 +307,36 @@ class JobsTest(unittest.TestCase):
             data.upload_and_publish_dataset(Shrinking(b"1234567"), cleanroom.Key(), "f")
 
 
+class AuditLogTest(unittest.TestCase):
+    def test_log_of_a_run_verifies_and_a_changed_one_does_not(self) -> None:
+        b = AnalyticsDcrBuilder(client=owner).with_name("audited").with_owner(owner.user_email)
+        b.add_node_definition(RawDataNodeDefinition("data"))
+        b.add_node_definition(PythonComputeNodeDefinition("job", "open('/output/n.txt', 'w').write('1')\n", dependencies=["data"]))
+        b.add_participant(owner.user_email, data_owner_of=["data"], analyst_of=["job"])
+        dcr = owner.publish_analytics_dcr(b.build())
+        key = cleanroom.Key()
+        ds = dcr.get_node("data").upload_and_publish_dataset(io.BytesIO(b"rows"), key, "rows.txt")
+        dcr.get_node("job").run_computation_and_get_results_as_zip()
+
+        log = dcr.retrieve_audit_log()
+        self.assertEqual([(e["actor"], e["action"], e.get("node", "")) for e in log], [
+            (owner.user_email, "dcr.published", ""),
+            (owner.user_email, "dataset.published", "data"),
+            (owner.user_email, "job.requested", "job"),
+            (owner.user_email, "result.read", "job"),
+        ])
+        self.assertEqual(log[1]["detail"], ds.manifest_hash)
+
+        for change in (lambda l: l[2].update(actor="eve@example.com"),  # who ran it
+                       lambda l: l.pop(1),  # an entry removed
+                       lambda l: l[3].update(action="logs.read")):  # what was done
+            changed = [dict(e) for e in log]
+            change(changed)
+            with mock.patch.object(owner, "_call", return_value=changed):
+                with self.assertRaises(cleanroom.IntegrityError):
+                    dcr.retrieve_audit_log()
+
+
 class EnclaveTest(unittest.TestCase):
     def test_refuses_other_suite_and_platform(self) -> None:
         dcr = owner.publish_analytics_dcr(harness.uppercase_builder(owner, "enclave").build())

@@ -352,3 +352,17 @@ class GoCrossTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AuditHashTest(unittest.TestCase):
+    # Made by Go (cleanroom.AuditEntry.ComputeHash): Go's JSON escapes,
+    # non-ASCII left as is, and a time whose JSON drops trailing zeros.
+    ENTRY = {"seq": 2, "at": "2026-01-02T03:04:05.12Z", "actor": "o'brien&co@example.com", "action": "dataset.published",
+             "node": "data", "detail": "caf\u00e9 <b> \u2028", "prev": "ab",
+             "hash": "57059b624c0b7e7801506d70333d1c76a9239cf68c0ccbde02d4d9f4b3481602"}
+
+    def test_hash_equals_go(self) -> None:
+        from cleanroom.client import audit_hash
+        self.assertEqual(audit_hash("room", self.ENTRY), self.ENTRY["hash"])
+        self.assertNotEqual(audit_hash("another room", self.ENTRY), self.ENTRY["hash"])
+
