@@ -28,6 +28,7 @@ const (
 	AuditJobCancelled     = "job.cancelled" // Detail: the job id
 	AuditResultRead       = "result.read"   // Detail: the job id
 	AuditLogsRead         = "logs.read"     // Detail: the job id
+	AuditReportRead       = "report.read"   // a table's validation report; Detail: the validation job id
 )
 
 // AuditEntry is one event of a clean room's audit log.

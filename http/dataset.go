@@ -197,6 +197,10 @@ func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) 
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "validating the dataset of node %q did not finish: %s", n.Name, job.Error))
 		return
 	}
+	if err := s.audit(r, dcr.ID, cleanroom.AuditReportRead, n.Name, job.ID); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	rc, err := s.Enclave.OpenResult(r.Context(), job)
 	if err != nil {
 		s.Error(w, r, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -149,6 +150,20 @@ func TestTableValidationReport(t *testing.T) {
 	wantCode(t, "another data owner reads the report", err, cleanroom.EFORBIDDEN)
 	_, err = analyst.ValidationReport(ctx, id, "patients")
 	wantCode(t, "the analyst reads the report", err, cleanroom.EFORBIDDEN)
+	// Every participant sees the read in the audit log; the refused ones are not there.
+	log, err := insurer.AuditLog(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads []string
+	for _, e := range log {
+		if e.Action == cleanroom.AuditReportRead {
+			reads = append(reads, e.Actor+" "+e.Node)
+		}
+	}
+	if !slices.Equal(reads, []string{"hospital@example.com patients"}) {
+		t.Errorf("report reads in the audit log: %q, want the hospital's one", reads)
+	}
 
 	uploadString(t, insurer, id, "claims", "1,10\n")
 	_, err = analyst.Run(ctx, id, "joined")

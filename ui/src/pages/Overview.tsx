@@ -100,6 +100,7 @@ const ACTION: Record<string, string> = {
   "job.cancelled": "cancelled a run",
   "result.read": "downloaded a result",
   "logs.read": "read a run's logs",
+  "report.read": "read the validation report",
 };
 
 /** AuditLog shows who did what in the clean room, once this browser has
