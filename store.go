@@ -72,10 +72,11 @@ type Store interface {
 	// UnusedBlobs returns up to limit blobs that no dataset uses and that
 	// were uploaded before t, oldest first.
 	UnusedBlobs(ctx context.Context, before time.Time, limit int) ([]Blob, error)
-	// DeleteUnusedBlob forgets a blob if no dataset uses it. Returns
-	// ECONFLICT if one does (it may have been published since it was
-	// found unused), ENOTFOUND if there is no such blob.
-	DeleteUnusedBlob(ctx context.Context, hash string) error
+	// DeleteUnusedBlob forgets a blob uploaded before t if no dataset uses
+	// it. Returns ECONFLICT if one does or it was uploaded again since
+	// (either may have happened since it was found unused), ENOTFOUND if
+	// there is no such blob.
+	DeleteUnusedBlob(ctx context.Context, hash string, before time.Time) error
 
 	// PutDataset publishes a dataset to a data node, replacing any earlier one.
 	PutDataset(ctx context.Context, ds *Dataset) error

@@ -46,7 +46,7 @@ func (s *Server) PruneBlobs(ctx context.Context) (int, error) {
 		}
 		progress := false
 		for _, b := range blobs {
-			gone, err := s.pruneBlob(ctx, b.Hash)
+			gone, err := s.pruneBlob(ctx, b.Hash, before)
 			if err != nil {
 				return deleted, err
 			}
@@ -65,18 +65,20 @@ func (s *Server) PruneBlobs(ctx context.Context) (int, error) {
 // that nothing can be published on a file about to go, then the file. The
 // lock keeps an upload of the very same bytes (which commitBlob stores
 // under the same name) from landing in between.
-func (s *Server) pruneBlob(ctx context.Context, hash string) (bool, error) {
+func (s *Server) pruneBlob(ctx context.Context, hash string, before time.Time) (bool, error) {
 	s.blobLock.Lock()
 	defer s.blobLock.Unlock()
-	switch err := s.Store.DeleteUnusedBlob(ctx, hash); cleanroom.ErrorCode(err) {
+	switch err := s.Store.DeleteUnusedBlob(ctx, hash, before); cleanroom.ErrorCode(err) {
 	case "":
-	case cleanroom.ECONFLICT, cleanroom.ENOTFOUND: // published meanwhile, or already gone
+	case cleanroom.ECONFLICT, cleanroom.ENOTFOUND: // published or uploaded again meanwhile, or already gone
 		return false, nil
 	default:
 		return false, err
 	}
+	// A file that cannot be deleted now is unreachable (it has no record)
+	// but stays on disk: say so and go on with the others.
 	if err := s.Blobs.Delete(ctx, cleanroom.BlobKey(hash)); err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
-		return false, err
+		s.Logger.Error("deleting an unused upload's file; delete it by hand", "key", cleanroom.BlobKey(hash), "err", err)
 	}
 	return true, nil
 }

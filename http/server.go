@@ -65,6 +65,7 @@ type Server struct {
 	sessions    sessionStore // browser sessions of the web UI
 	blobLock    sync.RWMutex // storing an upload (read) against deleting one (write)
 	stopPruning context.CancelFunc
+	pruning     sync.WaitGroup
 	streams     streamCount // streamed uploads in progress (upload.go)
 	// streamIdleTimeout overrides streamIdleTimeout (tests).
 	streamIdleTimeout time.Duration
@@ -87,7 +88,11 @@ func (s *Server) Open() error {
 	if s.KeepUnused > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopPruning = cancel
-		go s.prune(ctx)
+		s.pruning.Add(1)
+		go func() {
+			defer s.pruning.Done()
+			s.prune(ctx)
+		}()
 	}
 	return nil
 }
@@ -99,6 +104,7 @@ func (s *Server) Close() error {
 	}
 	if s.stopPruning != nil {
 		s.stopPruning()
+		s.pruning.Wait() // it uses the store, which the caller closes next
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -54,11 +54,12 @@ func (db *DB) UnusedBlobs(ctx context.Context, before time.Time, limit int) ([]c
 	return blobs, rows.Err()
 }
 
-// DeleteUnusedBlob forgets a blob if no dataset uses it: the check and the
-// delete are one statement, so a dataset published in between keeps it.
-func (db *DB) DeleteUnusedBlob(ctx context.Context, hash string) error {
-	res, err := db.db.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ?
-		AND NOT EXISTS (SELECT 1 FROM datasets WHERE manifest_hash = blobs.hash)`, hash)
+// DeleteUnusedBlob forgets a blob uploaded before t if no dataset uses
+// it: the checks and the delete are one statement, so a dataset published
+// in between, or the same bytes uploaded again, keep it.
+func (db *DB) DeleteUnusedBlob(ctx context.Context, hash string, before time.Time) error {
+	res, err := db.db.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ? AND uploaded_at < ?
+		AND NOT EXISTS (SELECT 1 FROM datasets WHERE manifest_hash = blobs.hash)`, hash, encodeTime(before))
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func (db *DB) DeleteUnusedBlob(ctx context.Context, hash string) error {
 	if _, err := db.FindBlob(ctx, hash); err != nil {
 		return err
 	}
-	return cleanroom.Errorf(cleanroom.ECONFLICT, "blob %s is in use by a dataset", hash)
+	return cleanroom.Errorf(cleanroom.ECONFLICT, "blob %s is in use by a dataset or was uploaded again", hash)
 }
 
 // PutDataset publishes a dataset to a data node, replacing any earlier one.

@@ -228,17 +228,20 @@ func testUnusedBlobs(t *testing.T, s cleanroom.Store) {
 		t.Errorf("UnusedBlobs(limit 1) = %q, want the oldest", got)
 	}
 
-	wantCode(t, "DeleteUnusedBlob(published)", s.DeleteUnusedBlob(ctx, hex("published")), cleanroom.ECONFLICT)
+	wantCode(t, "DeleteUnusedBlob(published)", s.DeleteUnusedBlob(ctx, hex("published"), at(10)), cleanroom.ECONFLICT)
 	if _, err := s.FindBlob(ctx, hex("published")); err != nil {
 		t.Errorf("a refused DeleteUnusedBlob lost the blob: %v", err)
 	}
-	must(t, s.DeleteUnusedBlob(ctx, hex("old")))
+	// The same bytes uploaded again after the blob was found unused keep it.
+	must(t, s.CreateBlob(ctx, &cleanroom.Blob{Hash: hex("old"), Size: 10, UploadedBy: "bob@example.com", UploadedAt: at(20)}))
+	wantCode(t, "DeleteUnusedBlob(uploaded again)", s.DeleteUnusedBlob(ctx, hex("old"), at(10)), cleanroom.ECONFLICT)
+	must(t, s.DeleteUnusedBlob(ctx, hex("old"), at(21)))
 	_, err := s.FindBlob(ctx, hex("old"))
 	wantCode(t, "FindBlob after DeleteUnusedBlob", err, cleanroom.ENOTFOUND)
-	wantCode(t, "DeleteUnusedBlob again", s.DeleteUnusedBlob(ctx, hex("old")), cleanroom.ENOTFOUND)
+	wantCode(t, "DeleteUnusedBlob again", s.DeleteUnusedBlob(ctx, hex("old"), at(21)), cleanroom.ENOTFOUND)
 	// A blob published again is in use again.
 	publish(other.ID, "replaced")
-	wantCode(t, "DeleteUnusedBlob(published again)", s.DeleteUnusedBlob(ctx, hex("replaced")), cleanroom.ECONFLICT)
+	wantCode(t, "DeleteUnusedBlob(published again)", s.DeleteUnusedBlob(ctx, hex("replaced"), at(21)), cleanroom.ECONFLICT)
 	if got := unused(at(10), 10); !slices.Equal(got, []string{hex("fresh")}) {
 		t.Errorf("UnusedBlobs at the end = %q, want only the fresh one", got)
 	}

@@ -66,7 +66,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addSandboxFlags(fs, &c.Sandbox)
 	c.MaxUpload = defaultMaxUpload
 	fs.Var(&bytesFlag{&c.MaxUpload}, "max-upload-size", "largest dataset upload (its ciphertext) the server accepts: a `size` with a unit (64GiB, 1TiB); 0 for no limit")
-	fs.DurationVar(&c.KeepUnused, "keep-unused-uploads", 24*time.Hour, "how long an uploaded ciphertext that no dataset uses (never published, replaced or removed) is kept before it is deleted; 0 keeps it for ever")
+	fs.DurationVar(&c.KeepUnused, "keep-unused-uploads", 24*time.Hour, "how long after its upload a ciphertext that no dataset uses (never published, replaced or removed) is kept before it is deleted; 0 keeps it for ever")
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
