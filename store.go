@@ -78,15 +78,17 @@ type Store interface {
 	// there is no such blob.
 	DeleteUnusedBlob(ctx context.Context, hash string, before time.Time) error
 
-	// PutDataset publishes a dataset to a data node, replacing any earlier one.
-	PutDataset(ctx context.Context, ds *Dataset) error
+	// PutDataset publishes a dataset to a data node, replacing any earlier
+	// one. Here and below, audit (unless nil) is appended to the clean
+	// room's audit log with the change: both are stored or neither.
+	PutDataset(ctx context.Context, ds *Dataset, audit *AuditEntry) error
 	// FindDataset returns the dataset of a data node. Returns ENOTFOUND if none is published.
 	FindDataset(ctx context.Context, dcrID, node string) (*Dataset, error)
 	// DeleteDataset removes the dataset of a data node. Returns ENOTFOUND if none is published.
-	DeleteDataset(ctx context.Context, dcrID, node string) error
+	DeleteDataset(ctx context.Context, dcrID, node string, audit *AuditEntry) error
 
 	// CreateJob stores a new queued job.
-	CreateJob(ctx context.Context, job *Job) error
+	CreateJob(ctx context.Context, job *Job, audit *AuditEntry) error
 	// FindJob returns a job by id. Returns ENOTFOUND.
 	FindJob(ctx context.Context, id string) (*Job, error)
 	// ListJobs returns the jobs of one compute node, newest first.

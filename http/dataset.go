@@ -146,17 +146,13 @@ func (s *Server) handlePublishDataset(w http.ResponseWriter, r *http.Request) {
 		// the job exists, so the job can only ever find this dataset.
 		ds.ValidationJob = cleanroom.NewID()
 	}
-	if err := s.audit(r, dcr.ID, cleanroom.AuditDatasetPublished, n.Name, blob.Hash); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if err := s.Store.PutDataset(r.Context(), ds); err != nil {
+	if err := s.Store.PutDataset(r.Context(), ds, s.auditEntry(r, cleanroom.AuditDatasetPublished, n.Name, blob.Hash)); err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	if ds.ValidationJob != "" {
 		job := &cleanroom.Job{ID: ds.ValidationJob, DCRID: dcr.ID, Node: n.Name, CreatedBy: email, State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
-		if err := s.Store.CreateJob(r.Context(), job); err != nil {
+		if err := s.Store.CreateJob(r.Context(), job, nil); err != nil {
 			// The table is checked when a computation runs it all the same.
 			s.Logger.Error("queue table validation", "dcr", dcr.ID, "node", n.Name, "err", err)
 		}
@@ -217,15 +213,7 @@ func (s *Server) handleRemoveDataset(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if _, err := s.Store.FindDataset(r.Context(), dcr.ID, n.Name); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if err := s.audit(r, dcr.ID, cleanroom.AuditDatasetRemoved, n.Name, ""); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if err := s.Store.DeleteDataset(r.Context(), dcr.ID, n.Name); err != nil {
+	if err := s.Store.DeleteDataset(r.Context(), dcr.ID, n.Name, s.auditEntry(r, cleanroom.AuditDatasetRemoved, n.Name, "")); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -35,11 +35,7 @@ func (s *Server) handleRunJob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	job := &cleanroom.Job{ID: cleanroom.NewID(), DCRID: dcr.ID, Node: n.Name, CreatedBy: cleanroom.UserFromContext(r.Context()), State: cleanroom.JobQueued, CreatedAt: s.Now().UTC()}
-	if err := s.audit(r, dcr.ID, cleanroom.AuditRunRequested, n.Name, job.ID); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if err := s.Store.CreateJob(r.Context(), job); err != nil {
+	if err := s.Store.CreateJob(r.Context(), job, s.auditEntry(r, cleanroom.AuditRunRequested, n.Name, job.ID)); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -206,11 +202,14 @@ func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "job has already ended (%s)", job.State))
 		return
 	}
-	if err := s.audit(r, job.DCRID, cleanroom.AuditJobCancelled, job.Node, job.ID); err != nil {
+	if err := s.Enclave.Cancel(r.Context(), job); err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if err := s.Enclave.Cancel(r.Context(), job); err != nil {
+	// Recorded once the enclave has taken it: a job that ended first is
+	// not cancelled. A cancel cannot be taken back; if its entry cannot be
+	// written the caller gets the error and the server logs it.
+	if err := s.audit(r, job.DCRID, cleanroom.AuditJobCancelled, job.Node, job.ID); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -269,7 +268,12 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "%s", msg))
 		return
 	}
-	if err := s.audit(r, job.DCRID, cleanroom.AuditResultRead, job.Node, job.ID); err != nil {
+	// A data node's result is its validation report, however it is read.
+	action := cleanroom.AuditResultRead
+	if n.Kind.IsData() {
+		action = cleanroom.AuditReportRead
+	}
+	if err := s.audit(r, job.DCRID, action, job.Node, job.ID); err != nil {
 		s.Error(w, r, err)
 		return
 	}

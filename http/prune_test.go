@@ -46,7 +46,7 @@ func TestPruneBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range []string{replaced, published} {
-		if err := e.s.Store.PutDataset(ctx, &cleanroom.Dataset{DCRID: dcr.ID, Node: "data", ManifestHash: h, Size: 1000, SealedKey: []byte("k"), PublishedBy: "ann@example.com"}); err != nil {
+		if err := e.s.Store.PutDataset(ctx, &cleanroom.Dataset{DCRID: dcr.ID, Node: "data", ManifestHash: h, Size: 1000, SealedKey: []byte("k"), PublishedBy: "ann@example.com"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

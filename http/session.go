@@ -53,6 +53,7 @@ type session struct {
 	tokenHash []byte // the API token it was made from, checked on every request
 	csrf      string
 	expires   time.Time
+	signedOut bool // set under sessionStore.mu by remove
 }
 
 // sessionStore holds live sessions by the SHA-256 of their id. The zero
@@ -97,17 +98,20 @@ func (st *sessionStore) get(id string, now time.Time) *session {
 	return s
 }
 
-// holds tells whether s is still the session with this id, expired or
-// not: false once it is signed out.
-func (st *sessionStore) holds(id string, s *session) bool {
+// signedOut tells whether s was signed out (an expired session was not).
+func (st *sessionStore) signedOut(s *session) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.m[sessionKey(id)] == s
+	return s.signedOut
 }
 
+// remove signs the session with this id out.
 func (st *sessionStore) remove(id string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if s := st.m[sessionKey(id)]; s != nil {
+		s.signedOut = true
+	}
 	delete(st.m, sessionKey(id))
 }
 
@@ -246,8 +250,7 @@ func (s *Server) authenticateSession(r *http.Request) (string, *session, error) 
 func (s *Server) stillAdmitted(r *http.Request) error {
 	tokenHash := []byte(nil)
 	if sess := sessionFrom(r.Context()); sess != nil {
-		cookie, err := r.Cookie(SessionCookie)
-		if err != nil || !s.sessions.holds(cookie.Value, sess) {
+		if s.sessions.signedOut(sess) {
 			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out while uploading; nothing was stored, sign in and upload again")
 		}
 		tokenHash = sess.tokenHash

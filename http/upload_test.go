@@ -558,6 +558,29 @@ func TestUploadStreamCredentialsEndMidway(t *testing.T) {
 		t.Errorf("upload after revocation: %+v, want refused", got)
 	}
 	e.noBlobs()
+
+	// A session that merely expires meanwhile (and is forgotten, as the
+	// next request with it does) began in time: its upload is stored.
+	now := time.Now()
+	e.s.Now = func() time.Time { return now }
+	cookie, csrf = e.signIn(ann)
+	c, status, body = e.dial(http.Header{"Cookie": {cookie}, "Origin": {e.ts.URL}})
+	if c == nil {
+		t.Fatalf("handshake: %d %s", status, body)
+	}
+	start, _ = json.Marshal(StreamStart{Size: 2 << 20, CSRF: csrf})
+	c.Write(ctx, websocket.MessageText, start)
+	c.Write(ctx, websocket.MessageBinary, half)
+	e.s.Now = func() time.Time { return now.Add(SessionTTL + time.Minute) }
+	req, _ = http.NewRequest("GET", e.ts.URL+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	if resp, err := e.ts.Client().Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the expired session answers %v %v, want 401", resp, err)
+	}
+	c.Write(ctx, websocket.MessageBinary, half)
+	if msgs := messages(t, c); len(msgs) == 0 || msgs[len(msgs)-1].Blob == nil {
+		t.Errorf("upload whose session expired meanwhile: %+v, want it stored", msgs)
+	}
 }
 
 // The same holds for an upload in one request: a token revoked while the
@@ -577,6 +600,8 @@ func TestUploadRequestTokenRevokedMidway(t *testing.T) {
 		done <- resp
 	}()
 	send.Write(randomData(1 << 20))
+	// Revoked once the request was admitted: its upload file exists.
+	waitUntil(t, "the upload to be admitted", func() bool { return len(e.tmpFiles()) > 0 })
 	if _, err := e.s.Store.RevokeTokens(context.Background(), bob); err != nil {
 		t.Fatal(err)
 	}

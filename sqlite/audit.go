@@ -9,25 +9,34 @@ import (
 )
 
 // AppendAudit appends e to the audit log of a clean room, filling in its
-// Seq, Prev and Hash from the last entry, in one transaction.
+// Seq, Prev and Hash from the last entry.
 func (db *DB) AppendAudit(ctx context.Context, dcrID string, e *cleanroom.AuditEntry) error {
-	// One appender at a time: two reading the same last entry would both
-	// claim the next number (the primary key refuses the second anyway).
-	db.auditMu.Lock()
-	defer db.auditMu.Unlock()
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	err = db.appendAudit(ctx, tx, dcrID, e)
+	err := db.write(ctx, dcrID, e, func(*sql.Tx) error { return nil })
 	if isForeignKey(err) {
 		if _, err := db.FindDCR(ctx, dcrID); err != nil {
 			return err
 		}
 	}
+	return err
+}
+
+// write runs change in one transaction with appending audit, unless nil,
+// to the log of clean room dcrID: both are stored or neither. Write
+// transactions begin IMMEDIATE (sqlite.go), so two appends cannot claim
+// the same number.
+func (db *DB) write(ctx context.Context, dcrID string, audit *cleanroom.AuditEntry, change func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	defer tx.Rollback()
+	if err := change(tx); err != nil {
+		return err
+	}
+	if audit != nil {
+		if err := db.appendAudit(ctx, tx, dcrID, audit); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }

@@ -77,9 +77,10 @@ func (db *DB) DeleteUnusedBlob(ctx context.Context, hash string, before time.Tim
 // PutDataset publishes a dataset to a data node, replacing any earlier one.
 // A zero PublishedAt is set to the current time. Returns ENOTFOUND if the
 // clean room or the blob does not exist.
-func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset) error {
+func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset, audit *cleanroom.AuditEntry) error {
 	ds.PublishedAt = db.orNow(ds.PublishedAt)
-	_, err := db.db.ExecContext(ctx, `INSERT INTO datasets (dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at, validation_job)
+	err := db.write(ctx, ds.DCRID, audit, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO datasets (dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at, validation_job)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (dcr_id, node) DO UPDATE SET
 			manifest_hash = excluded.manifest_hash,
@@ -88,7 +89,9 @@ func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset) error {
 			published_by = excluded.published_by,
 			published_at = excluded.published_at,
 			validation_job = excluded.validation_job`,
-		ds.DCRID, ds.Node, ds.ManifestHash, ds.Size, ds.SealedKey, ds.PublishedBy, encodeTime(ds.PublishedAt), ds.ValidationJob)
+			ds.DCRID, ds.Node, ds.ManifestHash, ds.Size, ds.SealedKey, ds.PublishedBy, encodeTime(ds.PublishedAt), ds.ValidationJob)
+		return err
+	})
 	if isForeignKey(err) {
 		if _, err := db.FindDCR(ctx, ds.DCRID); err != nil {
 			return err
@@ -115,17 +118,19 @@ func (db *DB) FindDataset(ctx context.Context, dcrID, node string) (*cleanroom.D
 }
 
 // DeleteDataset removes the dataset of a data node. Returns ENOTFOUND if none is published.
-func (db *DB) DeleteDataset(ctx context.Context, dcrID, node string) error {
-	res, err := db.db.ExecContext(ctx, `DELETE FROM datasets WHERE dcr_id = ? AND node = ?`, dcrID, node)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return errNoDataset(node)
-	}
-	return nil
+func (db *DB) DeleteDataset(ctx context.Context, dcrID, node string, audit *cleanroom.AuditEntry) error {
+	return db.write(ctx, dcrID, audit, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM datasets WHERE dcr_id = ? AND node = ?`, dcrID, node)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errNoDataset(node)
+		}
+		return nil
+	})
 }
 
 func errNoDataset(node string) error {

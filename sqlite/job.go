@@ -14,18 +14,21 @@ import (
 // CreateJob stores a new queued job; its State is set to queued and a zero
 // CreatedAt to the current time. Returns ENOTFOUND if the clean room does
 // not exist and ECONFLICT if the id is taken.
-func (db *DB) CreateJob(ctx context.Context, job *cleanroom.Job) error {
+func (db *DB) CreateJob(ctx context.Context, job *cleanroom.Job, audit *cleanroom.AuditEntry) error {
 	job.State = cleanroom.JobQueued
 	job.CreatedAt = db.orNow(job.CreatedAt)
 	warnings, err := encodeWarnings(job.Warnings)
 	if err != nil {
 		return err
 	}
-	_, err = db.db.ExecContext(ctx, `INSERT INTO jobs (id, dcr_id, node, created_by, state, error, warnings,
+	err = db.write(ctx, job.DCRID, audit, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, dcr_id, node, created_by, state, error, warnings,
 			sealed_key, result_size, has_logs, created_at, started_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		job.ID, job.DCRID, job.Node, job.CreatedBy, job.State, job.Error, warnings,
-		job.SealedKey, job.ResultSize, job.HasLogs, encodeTime(job.CreatedAt), encodeTimePtr(job.StartedAt), encodeTimePtr(job.FinishedAt))
+			job.ID, job.DCRID, job.Node, job.CreatedBy, job.State, job.Error, warnings,
+			job.SealedKey, job.ResultSize, job.HasLogs, encodeTime(job.CreatedAt), encodeTimePtr(job.StartedAt), encodeTimePtr(job.FinishedAt))
+		return err
+	})
 	switch {
 	case isForeignKey(err):
 		return cleanroom.Errorf(cleanroom.ENOTFOUND, "clean room not found")

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -32,8 +31,6 @@ type DB struct {
 	BusyTimeout time.Duration
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
-
-	auditMu sync.Mutex // appends to audit logs, one at a time (audit.go)
 }
 
 // NewDB returns a DB for the file at path, with defaults set. Call Open before use.

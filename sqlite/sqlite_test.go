@@ -47,7 +47,7 @@ func TestTwoProcesses(t *testing.T) {
 	d := createDCR(t, dbs[0])
 	const jobs = 40
 	for i := range jobs {
-		if err := dbs[1].CreateJob(ctx, &cleanroom.Job{ID: fmt.Sprintf("job-%02d", i), DCRID: d.ID, Node: "stats", CreatedBy: "bob@example.com"}); err != nil {
+		if err := dbs[1].CreateJob(ctx, &cleanroom.Job{ID: fmt.Sprintf("job-%02d", i), DCRID: d.ID, Node: "stats", CreatedBy: "bob@example.com"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,25 +179,25 @@ func TestReferences(t *testing.T) {
 	d := createDCR(t, db)
 	hash := cleanroom.DefinitionID([]byte("ciphertext"))
 	ds := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: []byte("k"), PublishedBy: "alice@example.com"}
-	if err := db.PutDataset(ctx, ds); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "no upload") {
+	if err := db.PutDataset(ctx, ds, nil); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "no upload") {
 		t.Errorf("PutDataset(unknown blob) = %v, want ENOTFOUND naming the upload", err)
 	}
 	if err := db.CreateBlob(ctx, &cleanroom.Blob{Hash: hash, Size: 1, UploadedBy: "alice@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	ds.DCRID = cleanroom.DefinitionID([]byte("no such room"))
-	if err := db.PutDataset(ctx, ds); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "clean room") {
+	if err := db.PutDataset(ctx, ds, nil); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "clean room") {
 		t.Errorf("PutDataset(unknown clean room) = %v, want ENOTFOUND naming the clean room", err)
 	}
 	job := &cleanroom.Job{ID: "j", DCRID: ds.DCRID, Node: "stats", CreatedBy: "bob@example.com"}
-	if err := db.CreateJob(ctx, job); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if err := db.CreateJob(ctx, job, nil); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
 		t.Errorf("CreateJob(unknown clean room) = %v, want ENOTFOUND", err)
 	}
 	job.DCRID = d.ID
-	if err := db.CreateJob(ctx, job); err != nil {
+	if err := db.CreateJob(ctx, job, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateJob(ctx, job); cleanroom.ErrorCode(err) != cleanroom.ECONFLICT {
+	if err := db.CreateJob(ctx, job, nil); cleanroom.ErrorCode(err) != cleanroom.ECONFLICT {
 		t.Errorf("CreateJob(same id) = %v, want ECONFLICT", err)
 	}
 }

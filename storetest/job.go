@@ -19,7 +19,7 @@ func newJob(dcrID, id string, createdAt time.Time) *cleanroom.Job {
 func createJob(t *testing.T, s cleanroom.Store, dcrID, id string, createdAt time.Time) *cleanroom.Job {
 	t.Helper()
 	j := newJob(dcrID, id, createdAt)
-	must(t, s.CreateJob(ctx, j))
+	must(t, s.CreateJob(ctx, j, nil))
 	return j
 }
 

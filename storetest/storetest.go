@@ -167,7 +167,7 @@ func testDatasets(t *testing.T, s cleanroom.Store) {
 	}
 	ds := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hex("v1"), Size: 10,
 		SealedKey: []byte("sealed-1"), PublishedBy: "alice@example.com", PublishedAt: at(1)}
-	must(t, s.PutDataset(ctx, ds))
+	must(t, s.PutDataset(ctx, ds, nil))
 	got, err := s.FindDataset(ctx, d.ID, "data")
 	must(t, err)
 	wantDataset(t, got, ds)
@@ -175,7 +175,7 @@ func testDatasets(t *testing.T, s cleanroom.Store) {
 	// Publishing again replaces the dataset.
 	ds2 := &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hex("v2"), Size: 10,
 		SealedKey: []byte("sealed-2"), PublishedBy: "alice@example.com", PublishedAt: at(2), ValidationJob: "job-2"}
-	must(t, s.PutDataset(ctx, ds2))
+	must(t, s.PutDataset(ctx, ds2, nil))
 	got, err = s.FindDataset(ctx, d.ID, "data")
 	must(t, err)
 	wantDataset(t, got, ds2)
@@ -183,17 +183,17 @@ func testDatasets(t *testing.T, s cleanroom.Store) {
 	// The same blob, published to another clean room, is a separate dataset.
 	ds3 := &cleanroom.Dataset{DCRID: other.ID, Node: "data", ManifestHash: hex("v2"), Size: 10,
 		SealedKey: []byte("sealed-3"), PublishedBy: "alice@example.com", PublishedAt: at(3)}
-	must(t, s.PutDataset(ctx, ds3))
+	must(t, s.PutDataset(ctx, ds3, nil))
 
 	_, err = s.FindDataset(ctx, d.ID, "stats")
 	wantCode(t, "FindDataset(unpublished node)", err, cleanroom.ENOTFOUND)
 	_, err = s.FindDataset(ctx, hex("no such room"), "data")
 	wantCode(t, "FindDataset(unknown clean room)", err, cleanroom.ENOTFOUND)
 
-	must(t, s.DeleteDataset(ctx, d.ID, "data"))
+	must(t, s.DeleteDataset(ctx, d.ID, "data", nil))
 	_, err = s.FindDataset(ctx, d.ID, "data")
 	wantCode(t, "FindDataset after delete", err, cleanroom.ENOTFOUND)
-	wantCode(t, "DeleteDataset again", s.DeleteDataset(ctx, d.ID, "data"), cleanroom.ENOTFOUND)
+	wantCode(t, "DeleteDataset again", s.DeleteDataset(ctx, d.ID, "data", nil), cleanroom.ENOTFOUND)
 	got, err = s.FindDataset(ctx, other.ID, "data")
 	must(t, err)
 	wantDataset(t, got, ds3)
@@ -207,7 +207,7 @@ func testUnusedBlobs(t *testing.T, s cleanroom.Store) {
 	}
 	publish := func(dcrID, h string) {
 		must(t, s.PutDataset(ctx, &cleanroom.Dataset{DCRID: dcrID, Node: "data", ManifestHash: hex(h), Size: 10,
-			SealedKey: []byte("sealed"), PublishedBy: "alice@example.com", PublishedAt: at(10)}))
+			SealedKey: []byte("sealed"), PublishedBy: "alice@example.com", PublishedAt: at(10)}, nil))
 	}
 	publish(d.ID, "replaced")
 	publish(d.ID, "published") // replaces it
@@ -266,6 +266,18 @@ func testAudit(t *testing.T, s cleanroom.Store) {
 		}
 		appended = append(appended, *e)
 	}
+	// A change and its entry are stored together or not at all.
+	must(t, s.CreateBlob(ctx, &cleanroom.Blob{Hash: hex("audited"), Size: 1, UploadedBy: "alice@example.com", UploadedAt: at(3)}))
+	put := &cleanroom.AuditEntry{At: at(3), Actor: "alice@example.com", Action: cleanroom.AuditDatasetPublished, Node: "data", Detail: hex("audited")}
+	must(t, s.PutDataset(ctx, &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hex("audited"), Size: 1, SealedKey: []byte("k"), PublishedBy: "alice@example.com", PublishedAt: at(3)}, put))
+	appended = append(appended, *put)
+	remove := &cleanroom.AuditEntry{At: at(4), Actor: "alice@example.com", Action: cleanroom.AuditDatasetRemoved, Node: "stats"}
+	wantCode(t, "DeleteDataset(none) with an entry", s.DeleteDataset(ctx, d.ID, "stats", remove), cleanroom.ENOTFOUND)
+	job := &cleanroom.Job{ID: "audited-job", DCRID: d.ID, Node: "stats", CreatedBy: "bob@example.com", CreatedAt: at(4)}
+	run := &cleanroom.AuditEntry{At: at(4), Actor: "bob@example.com", Action: cleanroom.AuditRunRequested, Node: "stats", Detail: job.ID}
+	must(t, s.CreateJob(ctx, job, run))
+	appended = append(appended, *run)
+	wantCode(t, "CreateJob(same id) with an entry", s.CreateJob(ctx, job, &cleanroom.AuditEntry{At: at(5), Actor: "bob@example.com", Action: cleanroom.AuditRunRequested}), cleanroom.ECONFLICT)
 	// Publishing the same definition again adds nothing.
 	if created, err := s.CreateDCR(ctx, newDCR(t, testDefinition("Audited"), at(5))); err != nil || created {
 		t.Fatalf("CreateDCR again: %v %v", created, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -129,7 +130,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		return tw.Flush()
 	case "audit":
 		log, err := c.AuditLog(ctx, arg)
-		if err != nil {
+		if errors.Is(err, cleanroom.ErrAuditLog) {
+			return hintError(err.Error(), "the server's copy of the log was changed; tell the clean room's owner and its operator")
+		} else if err != nil {
 			return err
 		}
 		for _, e := range log {

@@ -268,6 +268,20 @@ func TestCancelRunningJob(t *testing.T) {
 	}
 	wantCode(t, "cancel an ended job", r.analyst.Cancel(ctx, job.ID), cleanroom.ECONFLICT)
 	waitFor(t, "the cancelled sandbox to end", func() bool { return !processRunning(marker) })
+	// The audit log has the cancel that took, and not the refused one.
+	log, err := r.viewer.AuditLog(ctx, r.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cancels []string
+	for _, e := range log {
+		if e.Action == cleanroom.AuditJobCancelled {
+			cancels = append(cancels, e.Actor+" "+e.Detail)
+		}
+	}
+	if len(cancels) != 1 || cancels[0] != "analyst@example.com "+job.ID {
+		t.Errorf("cancels in the audit log: %q, want the analyst's one", cancels)
+	}
 }
 
 // With logs off a failed job says how it ended and that logs are disabled;

@@ -4,9 +4,9 @@
 // says why not Playwright). It samples the page's JavaScript heap (after
 // a garbage collection) and the resident memory of all the browser's
 // processes before, during and after, and the CPU time those processes
-// spent on the upload, and prints one JSON line, with the time each phase
+// and the server spent on the upload, and prints one JSON line, with the time each phase
 // of the progress bar was first seen (phases).
-// env: CLEANROOM_URL, EMAIL, TOKEN, DCR, NODE, FILE.
+// env: CLEANROOM_URL, EMAIL, TOKEN, DCR, NODE, FILE, SERVER_PID.
 
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { evaluate, launchBare, waitFor } from "./cdp.mjs";
@@ -39,6 +39,12 @@ function browserUsage() {
 
 /** The unit of CPU times in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
+
+/** serverCPU returns the CPU time the server (env SERVER_PID) has spent. */
+function serverCPU() {
+  const stat = readFileSync(`/proc/${env("SERVER_PID")}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(stat[11]) + Number(stat[12])) / CLOCK_TICKS;
+}
 
 const base = env("CLEANROOM_URL");
 const file = env("FILE");
@@ -84,20 +90,20 @@ try {
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  const cpuBefore = browserUsage().cpu;
+  const [cpuBefore, serverBefore] = [browserUsage().cpu, serverCPU()];
   await evaluate(s, `${button}.click()`);
   // The page says when it is done: a published dataset or an error (no
   // polling, which would add up to its interval to the time).
   await Promise.race([evaluate(s, `window.uploadDone`), new Promise((_, fail) => setTimeout(() => fail(new Error("the upload did not finish within 10 minutes")), 10 * 60 * 1000).unref())]);
   const seconds = (performance.now() - start) / 1000;
-  const cpuSeconds = browserUsage().cpu - cpuBefore;
+  const [cpuSeconds, serverSeconds] = [browserUsage().cpu - cpuBefore, serverCPU() - serverBefore];
   sampling = false;
   await sampler;
   const errors = await evaluate(s, `[...${card}.querySelectorAll(".error")].map((e) => e.innerText)`);
   if (errors.length) throw new Error(errors.join("\n"));
   const after = await heap(true);
   const { rss: rssAfter } = browserUsage();
-  console.log(JSON.stringify({ bytes: statSync(file).size, seconds, cpu_seconds: cpuSeconds, heap_before: before, heap_peak: peak, heap_after: after, rss_before: rssBefore, rss_peak: rssPeak, rss_after: rssAfter, phases }));
+  console.log(JSON.stringify({ bytes: statSync(file).size, seconds, cpu_seconds: cpuSeconds, server_cpu_seconds: serverSeconds, heap_before: before, heap_peak: peak, heap_after: after, rss_before: rssBefore, rss_peak: rssPeak, rss_after: rssAfter, phases }));
 } finally {
   await s.close();
 }

@@ -350,10 +350,6 @@ class GoCrossTest(unittest.TestCase):
         self.assertEqual(self.go("open", private.hex(), dcr, "input_data_node", mh, sealed.hex()), key.hex())
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class AuditHashTest(unittest.TestCase):
     # Made by Go (cleanroom.AuditEntry.ComputeHash): Go's JSON escapes,
     # non-ASCII left as is, and a time whose JSON drops trailing zeros.
@@ -366,3 +362,6 @@ class AuditHashTest(unittest.TestCase):
         self.assertEqual(audit_hash("room", self.ENTRY), self.ENTRY["hash"])
         self.assertNotEqual(audit_hash("another room", self.ENTRY), self.ENTRY["hash"])
 
+
+if __name__ == "__main__":
+    unittest.main()
