@@ -11,13 +11,17 @@ import (
 
 // The audit log of a clean room: what was done in it, by whom, when. It is
 // append-only and chained: each entry's Hash covers its own fields, the
-// clean room's id and the Hash of the entry before it (Prev), so a
-// participant who fetches the log can tell any entry changed, removed or
-// reordered (VerifyAuditLog). What a chain cannot show is entries cut off
-// at its end; a participant who keeps the last Hash they saw can.
+// clean room's id and the Hash of the entry before it (Prev), so that
+// VerifyAuditLog finds any entry changed, removed or reordered on its own.
+// The hashes use no secret: whoever can write the server's database can
+// rewrite an entry and every hash after it, and cut entries off the end.
+// What shows that is a hash kept from before: AuditExtends checks that a
+// log still holds the entry a participant verified earlier, and the CLI
+// and the web page keep the last one they verified and check each new log
+// against it.
 //
-// An entry is written before the action it records, and an action whose
-// entry cannot be written does not happen: nothing is done unrecorded.
+// A change is stored in one transaction with its entry; a read is recorded
+// before it happens and does not happen unrecorded.
 
 // Audit actions.
 const (
@@ -97,4 +101,17 @@ func (e *AuditEntry) String() string {
 		s += "  " + e.Detail
 	}
 	return s
+}
+
+// AuditExtends checks that log still holds, as entry seq, the entry whose
+// hash a participant verified before: a log rewritten or cut short since
+// does not.
+func AuditExtends(log []AuditEntry, seq int64, hash string) error {
+	if seq < 1 || seq > int64(len(log)) {
+		return fmt.Errorf("%w: it has %d entries, but entry %d was verified before, so entries were removed", ErrAuditLog, len(log), seq)
+	}
+	if log[seq-1].Hash != hash {
+		return fmt.Errorf("%w: entry %d is not the one verified before, so the log was rewritten", ErrAuditLog, seq)
+	}
+	return nil
 }

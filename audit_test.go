@@ -49,3 +49,31 @@ func TestVerifyAuditLog(t *testing.T) {
 		t.Errorf("another clean room's log: %v, want ErrAuditLog", err)
 	}
 }
+
+// A log rewritten from some entry on, hashes and all, verifies on its own;
+// only a hash kept from before shows it, as does a log cut short.
+func TestAuditExtends(t *testing.T) {
+	const id = "room"
+	log := chain(id, 4)
+	if err := AuditExtends(log, 3, log[2].Hash); err != nil {
+		t.Fatalf("the same log: %v", err)
+	}
+	if err := AuditExtends(append(log, chain(id, 5)[4]), 4, log[3].Hash); err != nil {
+		t.Fatalf("a log that grew: %v", err)
+	}
+	rewritten := chain(id, 4)
+	rewritten[1].Actor = "eve@example.com"
+	for i := 1; i < len(rewritten); i++ {
+		rewritten[i].Prev = rewritten[i-1].Hash
+		rewritten[i].Hash = rewritten[i].ComputeHash(id)
+	}
+	if err := VerifyAuditLog(id, rewritten); err != nil {
+		t.Fatalf("a fully rehashed log should verify on its own (that is the point of this test): %v", err)
+	}
+	if err := AuditExtends(rewritten, 3, log[2].Hash); !errors.Is(err, ErrAuditLog) {
+		t.Errorf("a rewritten log against a kept hash: %v, want ErrAuditLog", err)
+	}
+	if err := AuditExtends(log[:2], 3, log[2].Hash); !errors.Is(err, ErrAuditLog) {
+		t.Errorf("a log cut short: %v, want ErrAuditLog", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/client"
@@ -79,5 +80,36 @@ func TestAuditLog(t *testing.T) {
 	}
 	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 4 does not match its hash") || !strings.Contains(errOut, "hint: the server's copy of the log was changed") {
 		t.Errorf("cleanroom audit of a changed log: %v\n%s", err, errOut)
+	}
+
+	// Rewritten with the hashes recomputed, the log verifies on its own:
+	// only the entry the viewer's CLI verified before shows the change.
+	rows, err := db.Query(`SELECT seq, at, actor, action, node, detail FROM audit WHERE dcr_id = ? ORDER BY seq`, r.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rewritten []cleanroom.AuditEntry
+	for rows.Next() {
+		var e cleanroom.AuditEntry
+		var at string
+		rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Node, &e.Detail)
+		e.At, _ = time.Parse("2006-01-02T15:04:05.000000000Z", at)
+		if n := len(rewritten); n > 0 {
+			e.Prev = rewritten[n-1].Hash
+		}
+		e.Hash = e.ComputeHash(r.id)
+		rewritten = append(rewritten, e)
+	}
+	rows.Close()
+	for _, e := range rewritten {
+		if _, err := db.Exec(`UPDATE audit SET prev = ?, hash = ? WHERE dcr_id = ? AND seq = ?`, e.Prev, e.Hash, r.id, e.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.viewer.AuditLog(ctx, r.id); err != nil {
+		t.Fatalf("a log rewritten hashes and all no longer verifies on its own (%v): the rest of this test proves nothing", err)
+	}
+	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 5 is not the one verified before, so the log was rewritten") {
+		t.Errorf("cleanroom audit of a rewritten log: %v\n%s", err, errOut)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -129,19 +128,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		}
 		return tw.Flush()
 	case "audit":
-		log, err := c.AuditLog(ctx, arg)
-		if errors.Is(err, cleanroom.ErrAuditLog) {
-			return hintError(err.Error(), "the server's copy of the log was changed; tell the clean room's owner and its operator")
-		} else if err != nil {
-			return err
-		}
-		for _, e := range log {
-			fmt.Fprintln(stdout, e.String())
-		}
-		if len(log) > 0 {
-			fmt.Fprintf(stdout, "%d entries, chain verified; last hash %s\n", len(log), log[len(log)-1].Hash)
-		}
-		return nil
+		return auditLog(ctx, c, arg, stdout)
 	case "job":
 		j, err := c.Job(ctx, arg)
 		if err != nil {

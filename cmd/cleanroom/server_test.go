@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binPath = filepath.Join(dir, "cleanroom")
+	// What the CLI keeps for its user (audit.go) goes to a directory of the tests'.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	// cleanroom-worker goes beside cleanroom, where serve looks for it.
 	for _, b := range [][2]string{{binPath, "."}, {filepath.Join(dir, "cleanroom-worker"), "../cleanroom-worker"}} {
 		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {

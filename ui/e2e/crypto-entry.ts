@@ -8,7 +8,7 @@ import { DATASET_AD, IntegrityError, SEGMENT_SIZE, decryptBlob, encryptBlob } fr
 import { encryptFile } from "../src/upload";
 import { GcmSealer } from "../src/crypto/gcm";
 import { readInto } from "../src/read";
-import { verifyAuditLog } from "../src/audit";
+import { auditExtends, auditHash, verifyAuditLog } from "../src/audit";
 import type { AuditEntry } from "../src/types";
 
 function rulePlaintext(n: number): Uint8Array<ArrayBuffer> {
@@ -186,10 +186,17 @@ async function checkRead(): Promise<string[]> {
 
 /** checkAudit verifies an audit log Go made, and the same log with one
  * entry's actor changed: the first must pass, the second fail. */
-async function checkAudit(dcrID: string, log: AuditEntry[]): Promise<{ intact: string | null; changed: string | null }> {
+async function checkAudit(dcrID: string, log: AuditEntry[]): Promise<{ intact: string | null; changed: string | null; rewrittenAlone: string | null; rewrittenPinned: string | null }> {
   const changed = log.map((e) => ({ ...e }));
   changed[1].actor = "eve@example.com";
-  return { intact: await verifyAuditLog(dcrID, log), changed: await verifyAuditLog(dcrID, changed) };
+  // Rewritten hashes and all, it verifies alone; the entry kept shows it.
+  const rewritten = changed.map((e) => ({ ...e }));
+  for (let i = 1; i < rewritten.length; i++) {
+    rewritten[i].prev = rewritten[i - 1].hash;
+    rewritten[i].hash = await auditHash(dcrID, rewritten[i]);
+  }
+  const last = log[log.length - 1];
+  return { intact: await verifyAuditLog(dcrID, log), changed: await verifyAuditLog(dcrID, changed), rewrittenAlone: await verifyAuditLog(dcrID, rewritten), rewrittenPinned: auditExtends(rewritten, last.seq, last.hash) };
 }
 
 Object.assign(window, { cleanroomCrypto: { runVectors, checkGcm, checkRead, checkAudit, decryptGo, encryptForGo, fromBase64 } });

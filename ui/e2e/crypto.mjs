@@ -78,6 +78,7 @@ try {
   const a = await page.evaluate(([dcr, log]) => window.cleanroomCrypto.checkAudit(dcr, log), [goFacts.dcr_id, goFacts.audit_log]);
   log(`Go's audit log checked in the browser: ${a.intact ?? "verifies"}; changed: ${a.changed}`);
   assert(a.intact === null && a.changed !== null, `the browser's audit check: intact log ${a.intact}, changed log ${a.changed}`);
+  assert(a.rewrittenAlone === null && a.rewrittenPinned !== null, `a log rewritten hashes and all: alone ${a.rewrittenAlone}, against the entry kept ${a.rewrittenPinned}`);
 
   const e = await page.evaluate(([size, pub, dcr, node]) => window.cleanroomCrypto.encryptForGo(size, pub, dcr, node), [goFacts.browser_plaintext_size, goFacts.enclave_public_key, goFacts.dcr_id, goFacts.node]);
   writeFileSync(path.join(dir, "browser.ct"), Buffer.from(e.ciphertext, "base64"));

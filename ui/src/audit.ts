@@ -1,6 +1,8 @@
 // Checking a clean room's audit log in the browser, as the Go client does
 // (cleanroom.VerifyAuditLog; the format is in docs/formats.md): each entry
-// numbered in turn, chained to the one before, and hashing to its hash.
+// numbered in turn, chained to the one before, and hashing to its hash;
+// and, as the chain alone cannot show a log rewritten hashes and all, that
+// it still holds the last entry this browser verified (auditExtends).
 
 import { hex, utf8 } from "./crypto/bytes";
 import type { AuditEntry } from "./types";
@@ -35,4 +37,29 @@ export async function verifyAuditLog(dcrID: string, log: AuditEntry[]): Promise<
     prev = e.hash;
   }
   return null;
+}
+
+/** auditExtends returns why log no longer holds, as entry seq, the entry
+ * with this hash that was verified before (a log rewritten from some entry
+ * on, hashes and all, or cut short), or null when it does. */
+export function auditExtends(log: AuditEntry[], seq: number, hash: string): string | null {
+  if (seq < 1 || seq > log.length) return `it has ${log.length} entries, but entry ${seq} was verified in this browser before, so entries were removed`;
+  if (log[seq - 1].hash !== hash) return `entry ${seq} is not the one verified in this browser before, so the log was rewritten`;
+  return null;
+}
+
+/** The last entry verified in this browser, per clean room: not a secret,
+ * so it may live in localStorage. */
+const pinKey = (dcrID: string) => `cleanroom.audit.${dcrID}`;
+
+export function verifiedBefore(dcrID: string): { seq: number; hash: string } | null {
+  try {
+    return JSON.parse(localStorage.getItem(pinKey(dcrID)) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+export function rememberVerified(dcrID: string, last: AuditEntry) {
+  localStorage.setItem(pinKey(dcrID), JSON.stringify({ seq: last.seq, hash: last.hash }));
 }

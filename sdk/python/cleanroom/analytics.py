@@ -22,7 +22,7 @@ import json
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .client import Dataset, Job
 from .crypto import Key
@@ -483,11 +483,13 @@ class AnalyticsDcr:
     def __repr__(self) -> str:
         return f"AnalyticsDcr({self.name!r}, id={self.id})"
 
-    def retrieve_audit_log(self) -> List[dict]:
+    def retrieve_audit_log(self, verified_before: Optional[Tuple[int, str]] = None) -> List[dict]:
         """Who did what in this clean room, oldest first, once the hash
-        chain is verified; raises :class:`~cleanroom.IntegrityError` if the
-        server's copy was changed."""
-        return self.client.retrieve_audit_log(self.id)
+        chain is verified (and, given the ``(seq, hash)`` of an entry you
+        verified before, that the log still holds it); raises
+        :class:`~cleanroom.IntegrityError` if the server's copy was
+        changed."""
+        return self.client.retrieve_audit_log(self.id, verified_before)
 
     def get_node(self, name: str) -> Any:
         """The node named ``name``, as the class of its kind

@@ -295,13 +295,21 @@ class Client:
         return AnalyticsDcr(self, dcr_id, definition, datasets=datasets,
                             published_by=out.get("published_by", ""), published_at=out.get("published_at", ""))
 
-    def retrieve_audit_log(self, dcr_id: str) -> List[dict]:
+    def retrieve_audit_log(self, dcr_id: str, verified_before: Optional[Tuple[int, str]] = None) -> List[dict]:
         """The audit log of a clean room the user takes part in, oldest
         first, once its hash chain is verified (:func:`verify_audit_log`);
         raises :class:`~cleanroom.IntegrityError` if the server's copy was
-        changed."""
+        changed. The chain alone cannot show a log rewritten hashes and
+        all: pass the ``(seq, hash)`` of the last entry you verified before
+        and the log must still hold it."""
         log = self._call("GET", "/api/v1/dcrs/" + _q(dcr_id) + "/audit")
         verify_audit_log(dcr_id, log)
+        if verified_before is not None:
+            seq, want = verified_before
+            if not 1 <= seq <= len(log):
+                raise IntegrityError(f"the audit log has {len(log)} entries, but entry {seq} was verified before, so entries were removed")
+            if log[seq - 1]["hash"] != want:
+                raise IntegrityError(f"audit log entry {seq} is not the one verified before, so the log was rewritten")
         return log
 
     def list_analytics_dcrs(self) -> List[DcrSummary]:

@@ -336,6 +336,21 @@ class AuditLogTest(unittest.TestCase):
                 with self.assertRaises(cleanroom.IntegrityError):
                     dcr.retrieve_audit_log()
 
+        # Rewritten hashes and all, the log verifies alone; the entry kept shows it.
+        from cleanroom.client import audit_hash
+        rewritten = [dict(e) for e in log]
+        rewritten[2]["actor"] = "eve@example.com"
+        for i in range(2, len(rewritten)):
+            rewritten[i]["prev"] = rewritten[i - 1]["hash"]
+            rewritten[i]["hash"] = audit_hash(dcr.id, rewritten[i])
+        with mock.patch.object(owner, "_call", return_value=rewritten):
+            dcr.retrieve_audit_log()
+            with self.assertRaises(cleanroom.IntegrityError):
+                dcr.retrieve_audit_log(verified_before=(4, log[3]["hash"]))
+            with self.assertRaises(cleanroom.IntegrityError):
+                dcr.retrieve_audit_log(verified_before=(9, log[3]["hash"]))
+        self.assertEqual(dcr.retrieve_audit_log(verified_before=(4, log[3]["hash"])), log)
+
 
 class EnclaveTest(unittest.TestCase):
     def test_refuses_other_suite_and_platform(self) -> None:

@@ -7,7 +7,7 @@ import { ApiError, api, errorText, request } from "../api";
 import { CodeEditor, type Language } from "../components/CodeEditor";
 import { ErrorText, formatBytes, formatTime } from "../components/common";
 import { uploadDataset, type Progress } from "../upload";
-import { verifyAuditLog } from "../audit";
+import { auditExtends, rememberVerified, verifiedBefore, verifyAuditLog } from "../audit";
 import { isCompute, isData, isDone, type Attestation, type AuditEntry, type DCRView, type Dataset, type Job, type Node, type ValidationReport } from "../types";
 
 export function Overview({ id, me }: { id: string; me: string }) {
@@ -108,12 +108,17 @@ const ACTION: Record<string, string> = {
 function AuditLog({ dcrID }: { dcrID: string }) {
   const [log, setLog] = useState<AuditEntry[] | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const [held, setHeld] = useState<number | null>(null); // the entry verified here before, which the log still holds
   const [error, setError] = useState<string | null>(null);
   const load = useCallback(async () => {
     setError(null);
     try {
       const got = await api<AuditEntry[]>("GET", `/api/v1/dcrs/${encodeURIComponent(dcrID)}/audit`);
-      setProblem(await verifyAuditLog(dcrID, got));
+      const before = verifiedBefore(dcrID);
+      const problem = (await verifyAuditLog(dcrID, got)) ?? (before && auditExtends(got, before.seq, before.hash));
+      if (!problem && got.length > 0) rememberVerified(dcrID, got[got.length - 1]);
+      setProblem(problem);
+      setHeld(problem ? null : (before?.seq ?? null));
       setLog(got);
     } catch (err) {
       setError(errorText(err));
@@ -132,7 +137,7 @@ function AuditLog({ dcrID }: { dcrID: string }) {
           </p>
         ) : (
           <p className="ok" data-testid="audit-status">
-            {log.length} {log.length === 1 ? "entry" : "entries"}, each chained to the one before; checked in this browser.
+            {log.length} {log.length === 1 ? "entry" : "entries"}, each chained to the one before; checked in this browser{held !== null && `, and it still holds entry ${held} this browser verified before`}.
           </p>
         ))}
       <button type="button" onClick={load}>
