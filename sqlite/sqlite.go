@@ -77,6 +77,11 @@ func (db *DB) Open() error {
 		db.db = nil
 		return fmt.Errorf("sqlite: %s: %w", db.Path, err)
 	}
+	if err := db.startAuditLogs(context.Background()); err != nil {
+		db.db.Close()
+		db.db = nil
+		return fmt.Errorf("sqlite: %s: %w", db.Path, err)
+	}
 	return nil
 }
 

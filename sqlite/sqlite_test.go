@@ -172,6 +172,37 @@ func TestNewerSchema(t *testing.T) {
 	}
 }
 
+// TestAuditLogsOfOlderRooms: a clean room published before audit logs
+// existed gets its first entry, its publication, when the database is
+// next opened, once however often it is opened.
+func TestAuditLogsOfOlderRooms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cleanroom.db")
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	d := createDCR(t, db)
+	db.Close()
+	// As a database from before migration 4 would hold it: a room, no log.
+	if _, err := openRaw(t, path).Exec(`DELETE FROM audit`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		db := openDB(t, path)
+		log, err := db.AuditLog(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(log) != 1 || log[0].Action != cleanroom.AuditPublished || log[0].Actor != d.PublishedBy || !log[0].At.Equal(cleanroom.AuditTime(d.PublishedAt)) {
+			t.Fatalf("the older room's log: %+v, want its publication", log)
+		}
+		if err := cleanroom.VerifyAuditLog(d.ID, log); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+}
+
 // TestReferences checks that rows pointing at missing rows are refused with
 // codes a user can act on.
 func TestReferences(t *testing.T) {
