@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -343,7 +344,7 @@ open("/output/sum.txt", "w").write(f"{h} {os.path.getsize('/input/data')}")
 	rand.Read(data)
 	file := filepath.Join(t.TempDir(), "large.bin")
 	os.WriteFile(file, data, 0o600)
-	runNode(t, "bench.mjs", []string{"CLEANROOM_URL=" + s.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file})
+	runNode(t, "bench.mjs", []string{"CLEANROOM_URL=" + s.URL, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file, "SERVER_PID=" + strconv.Itoa(s.cmd.Process.Pid)})
 
 	sum := sha256.Sum256(data)
 	want := fmt.Sprintf("%x %d", sum, len(data))
