@@ -113,3 +113,20 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("cleanroom audit of a rewritten log: %v\n%s", err, errOut)
 	}
 }
+
+// audited returns the entries of one action in a clean room's audit log,
+// as c reads it, each as "actor node detail".
+func audited(t *testing.T, c *client.Client, dcrID, action string) []string {
+	t.Helper()
+	log, err := c.AuditLog(context.Background(), dcrID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range log {
+		if e.Action == action {
+			got = append(got, strings.Join([]string{e.Actor, e.Node, e.Detail}, " "))
+		}
+	}
+	return got
+}

@@ -128,7 +128,7 @@ func TestTableValidationReport(t *testing.T) {
 	id := publish(t, analyst, pipeline())
 	ctx := context.Background()
 
-	uploadString(t, hospital, id, "patients", "1,a@example.com,30,yes\nx,b@example.com,40,\n3,,50,no\n4,d@example.com\n")
+	patients := uploadString(t, hospital, id, "patients", "1,a@example.com,30,yes\nx,b@example.com,40,\n3,,50,no\n4,d@example.com\n")
 	rep, err := hospital.ValidationReport(ctx, id, "patients")
 	if err != nil {
 		t.Fatal(err)
@@ -151,17 +151,7 @@ func TestTableValidationReport(t *testing.T) {
 	_, err = analyst.ValidationReport(ctx, id, "patients")
 	wantCode(t, "the analyst reads the report", err, cleanroom.EFORBIDDEN)
 	// Every participant sees the read in the audit log; the refused ones are not there.
-	log, err := insurer.AuditLog(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reads []string
-	for _, e := range log {
-		if e.Action == cleanroom.AuditReportRead {
-			reads = append(reads, e.Actor+" "+e.Node)
-		}
-	}
-	if !slices.Equal(reads, []string{"hospital@example.com patients"}) {
+	if reads := audited(t, insurer, id, cleanroom.AuditReportRead); !slices.Equal(reads, []string{"hospital@example.com patients " + patients.ValidationJob}) {
 		t.Errorf("report reads in the audit log: %q, want the hospital's one", reads)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,17 +270,7 @@ func TestCancelRunningJob(t *testing.T) {
 	wantCode(t, "cancel an ended job", r.analyst.Cancel(ctx, job.ID), cleanroom.ECONFLICT)
 	waitFor(t, "the cancelled sandbox to end", func() bool { return !processRunning(marker) })
 	// The audit log has the cancel that took, and not the refused one.
-	log, err := r.viewer.AuditLog(ctx, r.id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cancels []string
-	for _, e := range log {
-		if e.Action == cleanroom.AuditJobCancelled {
-			cancels = append(cancels, e.Actor+" "+e.Detail)
-		}
-	}
-	if len(cancels) != 1 || cancels[0] != "analyst@example.com "+job.ID {
+	if cancels := audited(t, r.viewer, r.id, cleanroom.AuditJobCancelled); !slices.Equal(cancels, []string{"analyst@example.com compute " + job.ID}) {
 		t.Errorf("cancels in the audit log: %q, want the analyst's one", cancels)
 	}
 }
