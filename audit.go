@@ -70,7 +70,7 @@ func (e *AuditEntry) ComputeHash(dcrID string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ErrAuditLog is wrapped by the errors of VerifyAuditLog.
+// ErrAuditLog is wrapped by the errors of VerifyAuditLog and AuditExtends.
 var ErrAuditLog = errors.New("the audit log does not verify")
 
 // VerifyAuditLog checks a clean room's whole log: numbered from 1 without

@@ -243,12 +243,12 @@ func (s *Server) authenticateSession(r *http.Request) (string, *session, error) 
 	return user.Email, sess, nil
 }
 
-// stillAdmitted tells whether what admitted a long request (an upload
-// stream) still holds at its end: its API token is not revoked and, for a
+// stillAdmitted tells whether what admitted a long request (an upload)
+// still holds at its end: its API token is not revoked and, for a
 // browser session, the session is not signed out. A session that merely
 // expired meanwhile is not held against it: the request began in time.
 func (s *Server) stillAdmitted(r *http.Request) error {
-	tokenHash := []byte(nil)
+	var tokenHash []byte
 	if sess := sessionFrom(r.Context()); sess != nil {
 		if s.sessions.signedOut(sess) {
 			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out while uploading; nothing was stored, sign in and upload again")

@@ -38,10 +38,10 @@ import (
 //
 // Anything that goes wrong (a refused start, more bytes than announced, a
 // dropped connection, streamIdleTimeout without a byte, a sign-out or a
-// revoked token before the end) aborts the upload: nothing of it is kept. A restart ends open streams too: the
-// blob store drops unfinished files when it starts. A user may have
-// maxUserStreams open at once and the server maxStreams; a handshake past
-// that is refused (409).
+// revoked token before the end) aborts the upload: nothing of it is kept.
+// A restart ends open streams too: the blob store drops unfinished files
+// when it starts. A user may have maxUserStreams open at once and the
+// server maxStreams; a handshake past that is refused (409).
 const (
 	maxUserStreams    = 8  // open at once, per user
 	maxStreams        = 64 // open at once, on the server
