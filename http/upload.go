@@ -177,15 +177,15 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 			}
 		}
 	}
-	// All is here: a slow commit (fsync) is not idleness. If the watchdog
-	// has fired it has told the client nothing was stored: keep it so.
-	if !idle.Stop() {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the upload was idle too long; nothing was stored, upload again")
-	}
 	// An upload may take hours: one whose user signed out or lost the
 	// token meanwhile is not stored.
 	if err := admitted(); err != nil {
 		return nil, err
+	}
+	// All is here: a slow commit (fsync) is not idleness. If the watchdog
+	// has fired it has told the client nothing was stored: keep it so.
+	if !idle.Stop() {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the upload was idle too long; nothing was stored, upload again")
 	}
 	return s.commitBlob(ctx, bw, h.Sum(nil), got)
 }

@@ -617,3 +617,36 @@ func TestUploadRequestTokenRevokedMidway(t *testing.T) {
 	}
 	e.noBlobs()
 }
+
+// A watchdog that fires after the last byte but before the commit has told
+// the client nothing was stored, and so nothing is.
+func TestUploadStreamIdleBeforeCommit(t *testing.T) {
+	e := newUploadEnv(t)
+	e.s.streamIdleTimeout = 100 * time.Millisecond
+	ended := make(chan error, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			ended <- err
+			return
+		}
+		// The last check before the commit outlasts the watchdog.
+		_, err = e.s.receiveStream(r.Context(), c, "", func() error { time.Sleep(500 * time.Millisecond); return nil })
+		ended <- err
+	}))
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, strings.Replace(ts.URL, "http", "ws", 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := stream(t, c, StreamStart{Size: 10}, randomData(10))
+	if got := lastError(t, msgs); !strings.Contains(got.Message, "no data for 100ms") {
+		t.Errorf("the client was told %+v, want the watchdog's words", got)
+	}
+	if err := <-ended; err == nil || !strings.Contains(err.Error(), "idle too long") {
+		t.Errorf("receiveStream = %v, want it to keep nothing", err)
+	}
+	e.noBlobs()
+}
