@@ -1,11 +1,15 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +98,37 @@ func TestPruneBlobsFailsClosed(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.blobs, cleanroom.BlobKey(b.Hash))); err != nil {
 		t.Errorf("the upload's file is gone: %v", err)
+	}
+}
+
+// failingDeletes is a blob store whose files cannot be deleted.
+type failingDeletes struct{ cleanroom.BlobStore }
+
+func (failingDeletes) Delete(context.Context, string) error { return errors.New("disk says no") }
+
+// A file that cannot be deleted does not stop the round: the others are
+// still pruned, and the server log names it.
+func TestPruneBlobsGoesOnPastAFailedDelete(t *testing.T) {
+	e := newUploadEnv(t)
+	var logged bytes.Buffer
+	e.s.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	e.s.KeepUnused = time.Nanosecond
+	var hashes []string
+	for range 2 {
+		status, body := e.call("ann@example.com", "POST", "/api/v1/blobs", randomData(100))
+		var b cleanroom.Blob
+		if status != http.StatusCreated || json.Unmarshal([]byte(body), &b) != nil {
+			t.Fatalf("upload: %d %s", status, body)
+		}
+		hashes = append(hashes, b.Hash)
+	}
+	e.s.Blobs = failingDeletes{e.s.Blobs}
+	if n, err := e.s.PruneBlobs(context.Background()); err != nil || n != 2 {
+		t.Fatalf("PruneBlobs = %d, %v; want both records gone and no error", n, err)
+	}
+	for _, h := range hashes {
+		if !strings.Contains(logged.String(), cleanroom.BlobKey(h)) {
+			t.Errorf("the server log does not name %s:\n%s", cleanroom.BlobKey(h), logged.String())
+		}
 	}
 }
