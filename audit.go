@@ -33,7 +33,11 @@ const (
 	AuditResultRead       = "result.read"   // Detail: the job id
 	AuditLogsRead         = "logs.read"     // Detail: the job id
 	AuditReportRead       = "report.read"   // a table's validation report; Detail: the validation job id
+	AuditJobEnded         = "job.ended"     // by AuditEnclave; Detail: the job id and its final state
 )
+
+// AuditEnclave is the actor of what the enclave does on its own: jobs ending.
+const AuditEnclave = "enclave"
 
 // AuditEntry is one event of a clean room's audit log.
 type AuditEntry struct {

@@ -97,6 +97,8 @@ type Store interface {
 	ClaimJob(ctx context.Context, now time.Time) (*Job, error)
 	// CancelQueuedJob ends a job that has not started. Returns ECONFLICT
 	// if it has started or ended, ENOTFOUND if there is no such job.
+	// It, FinishJob and FailRunningJobs append, with each job they end, the
+	// enclave's AuditJobEnded entry to its clean room's audit log.
 	CancelQueuedJob(ctx context.Context, id, reason string, now time.Time) error
 	// FinishJob records how a running or queued job ended. Returns ECONFLICT if it had already ended.
 	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error

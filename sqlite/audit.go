@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -71,6 +72,16 @@ func (db *DB) AuditLog(ctx context.Context, dcrID string) ([]cleanroom.AuditEntr
 		log = append(log, e)
 	}
 	return log, rows.Err()
+}
+
+// jobEnded appends, within tx, that job id ended in state: the enclave's
+// entry, in the log of the job's clean room.
+func (db *DB) jobEnded(ctx context.Context, tx *sql.Tx, id string, state cleanroom.JobState, at time.Time) error {
+	var dcrID, node string
+	if err := tx.QueryRowContext(ctx, `SELECT dcr_id, node FROM jobs WHERE id = ?`, id).Scan(&dcrID, &node); err != nil {
+		return err
+	}
+	return db.appendAudit(ctx, tx, dcrID, &cleanroom.AuditEntry{At: at, Actor: cleanroom.AuditEnclave, Action: cleanroom.AuditJobEnded, Node: node, Detail: id + " " + string(state)})
 }
 
 // startAuditLogs gives each clean room published before audit logs existed

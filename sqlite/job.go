@@ -112,14 +112,12 @@ func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, n
 	if err != nil {
 		return err
 	}
-	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, warnings = ?,
+	now = db.orNow(now)
+	ended, err := db.endJob(ctx, id, u.State, now, `UPDATE jobs SET state = ?, error = ?, warnings = ?,
 			sealed_key = coalesce(?, sealed_key), result_size = ?, has_logs = ?, finished_at = ?
 		WHERE id = ? AND state IN ('queued', 'running')`,
-		u.State, u.Error, warnings, u.SealedKey, u.ResultSize, u.HasLogs, encodeTime(db.orNow(now)), id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		u.State, u.Error, warnings, u.SealedKey, u.ResultSize, u.HasLogs, encodeTime(now), id)
+	if err != nil || ended {
 		return err
 	}
 	j, err := db.FindJob(ctx, id)
@@ -132,12 +130,10 @@ func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, n
 // CancelQueuedJob ends a job that has not started. Returns ECONFLICT if it
 // has started or ended, ENOTFOUND if there is no such job.
 func (db *DB) CancelQueuedJob(ctx context.Context, id, reason string, now time.Time) error {
-	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?
-		WHERE id = ? AND state = 'queued'`, reason, encodeTime(db.orNow(now)), id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
+	now = db.orNow(now)
+	ended, err := db.endJob(ctx, id, cleanroom.JobCancelled, now, `UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?
+		WHERE id = ? AND state = 'queued'`, reason, encodeTime(now), id)
+	if err != nil || ended {
 		return err
 	}
 	j, err := db.FindJob(ctx, id)
@@ -147,19 +143,66 @@ func (db *DB) CancelQueuedJob(ctx context.Context, id, reason string, now time.T
 	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s is %s, no longer queued", id, j.State)
 }
 
-// FailRunningJobs marks every running job failed with reason. Returns how many it marked.
+// endJob runs update, which ends job id in state if it may, and in the
+// same transaction, if it did, the enclave's audit entry that it ended.
+func (db *DB) endJob(ctx context.Context, id string, state cleanroom.JobState, now time.Time, update string, args ...any) (ended bool, err error) {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, update, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if err := db.jobEnded(ctx, tx, id, state, now); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// FailRunningJobs marks every running job failed with reason, each with
+// its audit entry. Returns how many it marked.
 func (db *DB) FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error) {
-	res, err := db.db.ExecContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, finished_at = ?
-		WHERE state = 'running'`, reason, encodeTime(db.orNow(now)))
+	now = db.orNow(now)
+	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := db.db.ExecContext(ctx, `UPDATE draft_tests SET state = 'done', error = ?, finished_at = ?
-		WHERE state = 'running'`, reason, encodeTime(db.orNow(now))); err != nil {
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE state = 'running'`)
+	if err != nil {
 		return 0, err
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`, reason, encodeTime(now), id); err != nil {
+			return 0, err
+		}
+		if err := db.jobEnded(ctx, tx, id, cleanroom.JobFailed, now); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE draft_tests SET state = 'done', error = ?, finished_at = ?
+		WHERE state = 'running'`, reason, encodeTime(now)); err != nil {
+		return 0, err
+	}
+	return len(ids), tx.Commit()
 }
 
 // encodeWarnings returns warnings as stored: a JSON array, or NULL if empty.

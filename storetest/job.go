@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -163,7 +164,12 @@ func testFinishJob(t *testing.T, s cleanroom.Store) {
 	if got := findJob(t, s, "queued"); got.State != cleanroom.JobCancelled || got.Error != "cancelled before it started" {
 		t.Errorf("cancelled queued job is %s (%q)", got.State, got.Error)
 	}
-	_, err := s.ClaimJob(ctx, at(8))
+	log, err := s.AuditLog(ctx, d.ID)
+	must(t, err)
+	if last := log[len(log)-1]; last.Action != cleanroom.AuditJobEnded || last.Detail != "queued cancelled" {
+		t.Errorf("the audit log after a queued job was cancelled ends with %+v", last)
+	}
+	_, err = s.ClaimJob(ctx, at(8))
 	wantCode(t, "ClaimJob after cancel", err, cleanroom.ENOTFOUND)
 
 	// A running job cancelled by its analyst: the runner's report comes too late.
@@ -206,6 +212,22 @@ func testFailRunningJobs(t *testing.T, s cleanroom.Store) {
 	}
 	if n, err := s.FailRunningJobs(ctx, reason, at(11)); err != nil || n != 0 {
 		t.Errorf("FailRunningJobs again = %d, %v; want 0", n, err)
+	}
+	// Each job that ended is in the audit log, once.
+	log, err := s.AuditLog(ctx, d.ID)
+	must(t, err)
+	var ended []string
+	for _, e := range log {
+		if e.Action == cleanroom.AuditJobEnded && e.Actor == cleanroom.AuditEnclave {
+			ended = append(ended, e.Detail)
+		}
+	}
+	slices.Sort(ended)
+	if want := []string{"done succeeded", "r1 failed", "r2 failed"}; !slices.Equal(ended, want) {
+		t.Errorf("jobs ended in the audit log: %q, want %q", ended, want)
+	}
+	if err := cleanroom.VerifyAuditLog(d.ID, log); err != nil {
+		t.Error(err)
 	}
 }
 

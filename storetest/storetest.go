@@ -278,6 +278,9 @@ func testAudit(t *testing.T, s cleanroom.Store) {
 	must(t, s.CreateJob(ctx, job, run))
 	appended = append(appended, *run)
 	wantCode(t, "CreateJob(same id) with an entry", s.CreateJob(ctx, job, &cleanroom.AuditEntry{At: at(5), Actor: "bob@example.com", Action: cleanroom.AuditRunRequested}), cleanroom.ECONFLICT)
+	// A job's end is the enclave's entry, with the job's state.
+	must(t, s.FinishJob(ctx, job.ID, cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "boom"}, at(6)))
+	appended = append(appended, cleanroom.AuditEntry{At: at(6), Actor: cleanroom.AuditEnclave, Action: cleanroom.AuditJobEnded, Node: "stats", Detail: job.ID + " failed"})
 	// Publishing the same definition again adds nothing.
 	if created, err := s.CreateDCR(ctx, newDCR(t, testDefinition("Audited"), at(5))); err != nil || created {
 		t.Fatalf("CreateDCR again: %v %v", created, err)
@@ -291,6 +294,9 @@ func testAudit(t *testing.T, s cleanroom.Store) {
 	for i := range log {
 		wantTime(t, "audit entry time", log[i].At, appended[i].At)
 		log[i].At = appended[i].At
+		if appended[i].Hash == "" { // an entry the store made: its chaining is checked below
+			appended[i].Seq, appended[i].Prev, appended[i].Hash = log[i].Seq, log[i].Prev, log[i].Hash
+		}
 		if log[i] != appended[i] {
 			t.Errorf("entry %d = %+v, want %+v", i+1, log[i], appended[i])
 		}

@@ -41,6 +41,7 @@ func TestAuditLog(t *testing.T) {
 		{"owner@example.com", cleanroom.AuditPublished, "", ""},
 		{"data@example.com", cleanroom.AuditDatasetPublished, "data", ds.ManifestHash},
 		{"analyst@example.com", cleanroom.AuditRunRequested, "compute", job.ID},
+		{cleanroom.AuditEnclave, cleanroom.AuditJobEnded, "compute", job.ID + " succeeded"},
 		{"analyst@example.com", cleanroom.AuditResultRead, "compute", job.ID},
 		{"data@example.com", cleanroom.AuditDatasetRemoved, "data", ""},
 	}
@@ -60,7 +61,7 @@ func TestAuditLog(t *testing.T) {
 	_, err := r.none.AuditLog(ctx, r.id)
 	wantCode(t, "stranger reads the audit log", err, cleanroom.ENOTFOUND)
 	out, _, err := s.cli(r.viewer, "audit", r.id)
-	if err != nil || !strings.Contains(out, "5 entries, chain verified") || !strings.Contains(out, "analyst@example.com  result.read  node=compute  "+job.ID) {
+	if err != nil || !strings.Contains(out, "6 entries, chain verified") || !strings.Contains(out, "analyst@example.com  result.read  node=compute  "+job.ID) {
 		t.Errorf("cleanroom audit: %v\n%s", err, out)
 	}
 
@@ -78,7 +79,7 @@ func TestAuditLog(t *testing.T) {
 	if _, err := r.viewer.AuditLog(ctx, r.id); !errors.Is(err, cleanroom.ErrAuditLog) {
 		t.Errorf("a changed audit log: %v, want the client to refuse it", err)
 	}
-	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 4 does not match its hash") || !strings.Contains(errOut, "hint: the server's copy of the log was changed") {
+	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 5 does not match its hash") || !strings.Contains(errOut, "hint: the server's copy of the log was changed") {
 		t.Errorf("cleanroom audit of a changed log: %v\n%s", err, errOut)
 	}
 
@@ -109,7 +110,7 @@ func TestAuditLog(t *testing.T) {
 	if _, err := r.viewer.AuditLog(ctx, r.id); err != nil {
 		t.Fatalf("a log rewritten hashes and all no longer verifies on its own (%v): the rest of this test proves nothing", err)
 	}
-	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 5 is not the one verified before, so the log was rewritten") {
+	if _, errOut, err := s.cli(r.viewer, "audit", r.id); err == nil || !strings.Contains(errOut, "entry 6 is not the one verified before, so the log was rewritten") {
 		t.Errorf("cleanroom audit of a rewritten log: %v\n%s", err, errOut)
 	}
 }

@@ -184,9 +184,9 @@ try {
   const audit = ap.getByRole("region", { name: "Audit log" });
   await audit.getByText("downloaded a result").waitFor();
   const auditStatus = await audit.getByTestId("audit-status").innerText();
-  assert(/^4 entries, each chained to the one before; checked in this browser, and it still holds entry [1-4] this browser verified before/.test(auditStatus), `audit log status: ${auditStatus}`);
+  assert(/^5 entries, each chained to the one before; checked in this browser, and it still holds entry [1-5] this browser verified before/.test(auditStatus), `audit log status: ${auditStatus}`);
   const auditRows = await audit.locator("tbody tr").allInnerTexts();
-  const expected = [[owner.email, "published the clean room"], [dataOwner.email, "published a dataset"], [analyst.email, "ran the computation"], [analyst.email, "downloaded a result"]];
+  const expected = [[owner.email, "published the clean room"], [dataOwner.email, "published a dataset"], [analyst.email, "ran the computation"], ["enclave", "a run ended"], [analyst.email, "downloaded a result"]];
   assert(auditRows.length === expected.length && expected.every(([who, what], i) => auditRows[i].includes(who) && auditRows[i].includes(what)), `audit log rows:\n${auditRows.join("\n")}`);
   await shot(ap, "audit");
 

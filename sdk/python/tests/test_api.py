@@ -323,13 +323,14 @@ class AuditLogTest(unittest.TestCase):
             (owner.user_email, "dcr.published", ""),
             (owner.user_email, "dataset.published", "data"),
             (owner.user_email, "job.requested", "job"),
+            ("enclave", "job.ended", "job"),
             (owner.user_email, "result.read", "job"),
         ])
         self.assertEqual(log[1]["detail"], ds.manifest_hash)
 
         for change in (lambda l: l[2].update(actor="eve@example.com"),  # who ran it
                        lambda l: l.pop(1),  # an entry removed
-                       lambda l: l[3].update(action="logs.read")):  # what was done
+                       lambda l: l[4].update(action="logs.read")):  # what was done
             changed = [dict(e) for e in log]
             change(changed)
             with mock.patch.object(owner, "_call", return_value=changed):
@@ -346,10 +347,10 @@ class AuditLogTest(unittest.TestCase):
         with mock.patch.object(owner, "_call", return_value=rewritten):
             dcr.retrieve_audit_log()
             with self.assertRaises(cleanroom.IntegrityError):
-                dcr.retrieve_audit_log(verified_before=(4, log[3]["hash"]))
+                dcr.retrieve_audit_log(verified_before=(5, log[4]["hash"]))
             with self.assertRaises(cleanroom.IntegrityError):
-                dcr.retrieve_audit_log(verified_before=(9, log[3]["hash"]))
-        self.assertEqual(dcr.retrieve_audit_log(verified_before=(4, log[3]["hash"])), log)
+                dcr.retrieve_audit_log(verified_before=(9, log[4]["hash"]))
+        self.assertEqual(dcr.retrieve_audit_log(verified_before=(5, log[4]["hash"])), log)
 
 
 class EnclaveTest(unittest.TestCase):

@@ -101,6 +101,7 @@ const ACTION: Record<string, string> = {
   "result.read": "downloaded a result",
   "logs.read": "read a run's logs",
   "report.read": "read the validation report",
+  "job.ended": "a run ended",
 };
 
 /** AuditLog shows who did what in the clean room, once this browser has
