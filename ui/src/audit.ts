@@ -61,5 +61,9 @@ export function verifiedBefore(dcrID: string): { seq: number; hash: string } | n
 }
 
 export function rememberVerified(dcrID: string, last: AuditEntry) {
-  localStorage.setItem(pinKey(dcrID), JSON.stringify({ seq: last.seq, hash: last.hash }));
+  try {
+    localStorage.setItem(pinKey(dcrID), JSON.stringify({ seq: last.seq, hash: last.hash }));
+  } catch {
+    /* storage refused (full, or a private window): the chain is still checked */
+  }
 }
