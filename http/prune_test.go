@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +132,38 @@ func TestPruneBlobsGoesOnPastAFailedDelete(t *testing.T) {
 		if !strings.Contains(logged.String(), cleanroom.BlobKey(h)) {
 			t.Errorf("the server log does not name %s:\n%s", cleanroom.BlobKey(h), logged.String())
 		}
+	}
+}
+
+// stallingStore's UnusedBlobs runs until its context ends, then a moment
+// longer, as a query in flight when the server closes would.
+type stallingStore struct {
+	cleanroom.Store
+	started  chan struct{}
+	returned atomic.Bool
+}
+
+func (s *stallingStore) UnusedBlobs(ctx context.Context, _ time.Time, _ int) ([]cleanroom.Blob, error) {
+	close(s.started)
+	<-ctx.Done()
+	time.Sleep(50 * time.Millisecond)
+	s.returned.Store(true)
+	return nil, ctx.Err()
+}
+
+// Close waits for the pruner, which uses the store the caller closes next.
+func TestCloseWaitsForThePruner(t *testing.T) {
+	e := newUploadEnv(t)
+	store := &stallingStore{Store: e.s.Store, started: make(chan struct{})}
+	s := NewServer()
+	s.Addr, s.Store, s.Blobs, s.KeepUnused = "127.0.0.1:0", store, e.s.Blobs, time.Hour
+	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	<-store.started
+	s.Close()
+	if !store.returned.Load() {
+		t.Error("Close returned while the pruner was still using the store")
 	}
 }

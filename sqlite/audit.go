@@ -12,7 +12,7 @@ import (
 // AppendAudit appends e to the audit log of a clean room, filling in its
 // Seq, Prev and Hash from the last entry.
 func (db *DB) AppendAudit(ctx context.Context, dcrID string, e *cleanroom.AuditEntry) error {
-	err := db.write(ctx, dcrID, e, func(*sql.Tx) error { return nil })
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, dcrID, e) })
 	if isForeignKey(err) {
 		if _, err := db.FindDCR(ctx, dcrID); err != nil {
 			return err
@@ -22,24 +22,16 @@ func (db *DB) AppendAudit(ctx context.Context, dcrID string, e *cleanroom.AuditE
 }
 
 // write runs change in one transaction with appending audit, unless nil,
-// to the log of clean room dcrID: both are stored or neither. Write
-// transactions begin IMMEDIATE (sqlite.go), so two appends cannot claim
-// the same number.
+// to the log of clean room dcrID: both are stored or neither. As write
+// transactions begin IMMEDIATE (inTx), two appends cannot claim the same
+// number.
 func (db *DB) write(ctx context.Context, dcrID string, audit *cleanroom.AuditEntry, change func(tx *sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := change(tx); err != nil {
-		return err
-	}
-	if audit != nil {
-		if err := db.appendAudit(ctx, tx, dcrID, audit); err != nil {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := change(tx); err != nil || audit == nil {
 			return err
 		}
-	}
-	return tx.Commit()
+		return db.appendAudit(ctx, tx, dcrID, audit)
+	})
 }
 
 // appendAudit appends e within tx.
@@ -111,7 +103,7 @@ func (db *DB) startAuditLogs(ctx context.Context) error {
 	for i, e := range entries {
 		// Checked again in the transaction: another process may have
 		// opened the database and done it meanwhile.
-		err := db.write(ctx, ids[i], nil, func(tx *sql.Tx) error {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audit WHERE dcr_id = ?`, ids[i]).Scan(&n); err != nil || n > 0 {
 				return err

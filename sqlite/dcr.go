@@ -26,30 +26,26 @@ func (db *DB) CreateDCR(ctx context.Context, dcr *cleanroom.DCR) (bool, error) {
 	}
 	dcr.PublishedAt = db.orNow(dcr.PublishedAt)
 
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO dcrs (id, canonical, name, owner, published_by, published_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		dcr.ID, dcr.Canonical, def.Name, def.Owner, dcr.PublishedBy, encodeTime(dcr.PublishedAt))
-	if err != nil {
-		return false, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	for _, email := range def.Members() {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dcr_members (email, dcr_id) VALUES (?, ?)`, email, dcr.ID); err != nil {
-			return false, err
+	var created bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO dcrs (id, canonical, name, owner, published_by, published_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			dcr.ID, dcr.Canonical, def.Name, def.Owner, dcr.PublishedBy, encodeTime(dcr.PublishedAt))
+		if err != nil {
+			return err
 		}
-	}
-	published := &cleanroom.AuditEntry{At: dcr.PublishedAt, Actor: dcr.PublishedBy, Action: cleanroom.AuditPublished}
-	if err := db.appendAudit(ctx, tx, dcr.ID, published); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		for _, email := range def.Members() {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dcr_members (email, dcr_id) VALUES (?, ?)`, email, dcr.ID); err != nil {
+				return err
+			}
+		}
+		created = true
+		return db.appendAudit(ctx, tx, dcr.ID, &cleanroom.AuditEntry{At: dcr.PublishedAt, Actor: dcr.PublishedBy, Action: cleanroom.AuditPublished})
+	})
+	return created && err == nil, err
 }
 
 // dcrColumns selects a clean room from dcrs d.

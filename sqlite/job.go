@@ -146,63 +146,56 @@ func (db *DB) CancelQueuedJob(ctx context.Context, id, reason string, now time.T
 // endJob runs update, which ends job id in state if it may, and in the
 // same transaction, if it did, the enclave's audit entry that it ended.
 func (db *DB) endJob(ctx context.Context, id string, state cleanroom.JobState, now time.Time, update string, args ...any) (ended bool, err error) {
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, update, args...)
-	if err != nil {
-		return false, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return false, err
-	}
-	if err := db.jobEnded(ctx, tx, id, state, now); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, update, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		ended = true
+		return db.jobEnded(ctx, tx, id, state, now)
+	})
+	return ended && err == nil, err
 }
 
 // FailRunningJobs marks every running job failed with reason, each with
 // its audit entry. Returns how many it marked.
 func (db *DB) FailRunningJobs(ctx context.Context, reason string, now time.Time) (int, error) {
 	now = db.orNow(now)
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE state = 'running'`)
-	if err != nil {
-		return 0, err
-	}
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, finished_at = ?
+			WHERE state = 'running' RETURNING id`, reason, encodeTime(now))
+		if err != nil {
+			return err
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := db.jobEnded(ctx, tx, id, cleanroom.JobFailed, now); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE draft_tests SET state = 'done', error = ?, finished_at = ?
+			WHERE state = 'running'`, reason, encodeTime(now))
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`, reason, encodeTime(now), id); err != nil {
-			return 0, err
-		}
-		if err := db.jobEnded(ctx, tx, id, cleanroom.JobFailed, now); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE draft_tests SET state = 'done', error = ?, finished_at = ?
-		WHERE state = 'running'`, reason, encodeTime(now)); err != nil {
-		return 0, err
-	}
-	return len(ids), tx.Commit()
+	return len(ids), nil
 }
 
 // encodeWarnings returns warnings as stored: a JSON array, or NULL if empty.

@@ -119,19 +119,29 @@ func (db *DB) migrate(ctx context.Context) error {
 // migrateOne applies one migration in its own transaction, unless another
 // process applied it first.
 func (db *DB) migrateOne(ctx context.Context, version int, stmts string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, stmts); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, encodeTime(db.Now()))
+		return err
+	})
+}
+
+// inTx runs f in one transaction, committed if f returns nil. Write
+// transactions begin IMMEDIATE (see Open), so f's reads see what it writes
+// on, whatever other processes do.
+func (db *DB) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, stmts); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, encodeTime(db.Now())); err != nil {
+	if err := f(tx); err != nil {
 		return err
 	}
 	return tx.Commit()

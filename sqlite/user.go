@@ -54,26 +54,22 @@ func (db *DB) UserByToken(ctx context.Context, tokenHash []byte) (*cleanroom.Use
 
 // RevokeTokens revokes every token of a user and returns how many were live. Returns ENOTFOUND if there is no such user.
 func (db *DB) RevokeTokens(ctx context.Context, email string) (int, error) {
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE email = ?`, email).Scan(&n); err != nil {
-		return 0, err
-	} else if n == 0 {
-		return 0, errNoUser(email)
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL`, encodeTime(db.now()), email)
-	if err != nil {
-		return 0, err
-	}
-	revoked, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	return int(revoked), tx.Commit()
+	var revoked int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE email = ?`, email).Scan(&n); err != nil {
+			return err
+		} else if n == 0 {
+			return errNoUser(email)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL`, encodeTime(db.now()), email)
+		if err != nil {
+			return err
+		}
+		revoked, err = res.RowsAffected()
+		return err
+	})
+	return int(revoked), err
 }
 
 // ListUsers returns all users, by email.
