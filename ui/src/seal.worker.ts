@@ -3,9 +3,8 @@
 // `workers` is `index`. Web Crypto encrypts on the calling worker's own
 // thread, so several seal workers use several cores. Each part's plaintext
 // is read in one piece into a buffer this worker reuses, and its segments
-// sealed (crypto/gcm.ts) into one buffer (a WebSocket costs Chromium less
-// per byte in a few large messages than in many small ones), which is
-// transferred, not copied, through `port` to the upload worker; it sends
+// sealed (crypto/gcm.ts) into one buffer, which is transferred, not
+// copied, through `port` to the upload worker; it sends
 // the parts in order and gives each buffer back once sent. At most AHEAD
 // parts of this worker are sealed and not yet sent (two, so that sealing
 // goes on while the network is busy), so memory stays flat whatever the
