@@ -34,16 +34,16 @@ func uiApp() fs.FS {
 const nonceMark = "__CSP_NONCE__"
 
 // setUIHeaders sets the security headers of every UI response: scripts
-// only from our own files (no inline script; WebAssembly for the hashing
-// of uploads), styles from our files or carrying this response's nonce,
-// no framing, no MIME sniffing, no referrer.
+// only from our own files (no inline script, no WebAssembly), styles from
+// our files or carrying this response's nonce, no framing, no MIME
+// sniffing, no referrer.
 func setUIHeaders(w http.ResponseWriter, nonce string) {
 	h := w.Header()
 	style := "'self'"
 	if nonce != "" {
 		style += " 'nonce-" + nonce + "'"
 	}
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src "+style+
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src "+style+
 		"; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")

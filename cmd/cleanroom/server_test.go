@@ -82,11 +82,17 @@ var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 // startServer starts `cleanroom serve` on dataDir ("" makes a new one).
 func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 	t.Helper()
+	return startServerOf(t, binPath, dataDir, args...)
+}
+
+// startServerOf is startServer for the cleanroom binary bin.
+func startServerOf(t testing.TB, bin, dataDir string, args ...string) *testServer {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	s := &testServer{t: t, DataDir: dataDir, Scratch: scratchDir(t), log: &syncBuffer{}}
-	s.cmd = exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--scratch", s.Scratch}, args...)...)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--scratch", s.Scratch}, args...)...)
 	s.cmd.Env = append(os.Environ(), "CLEANROOM_SERVER_CANARY=server-secret-canary")
 	s.cmd.Stderr = s.log
 	stdout, err := s.cmd.StdoutPipe()

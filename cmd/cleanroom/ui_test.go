@@ -609,3 +609,45 @@ func TestUIAccessibility(t *testing.T) {
 	})
 	t.Logf("screenshots in %s", shots)
 }
+
+// TestServeWithoutUI builds the server as `go build` does on a machine
+// without Node (no http/uidist/app: the build is hidden from the compiler
+// with an overlay) and checks that it serves the page saying how to build
+// the UI, and the API.
+func TestServeWithoutUI(t *testing.T) {
+	hide := map[string]string{}
+	filepath.WalkDir("../../http/uidist/app", func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			abs, _ := filepath.Abs(path)
+			hide[abs] = "" // deleted
+		}
+		return nil
+	})
+	overlay := filepath.Join(t.TempDir(), "overlay.json")
+	b, _ := json.Marshal(map[string]any{"Replace": hide})
+	os.WriteFile(overlay, b, 0o644)
+	bin := filepath.Join(t.TempDir(), "cleanroom")
+	if out, err := exec.Command("go", "build", "-overlay", overlay, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build without the UI: %v\n%s", err, out)
+	}
+	s := startServerOf(t, bin, "", "--worker-bin", filepath.Join(filepath.Dir(binPath), "cleanroom-worker"))
+	for _, path := range []string{"/", "/dcrs/abc"} {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte("built without its web UI")) || !bytes.Contains(body, []byte("make build")) || bytes.Contains(body, []byte(`id="root"`)) {
+			t.Errorf("GET %s: %d\n%s", path, resp.StatusCode, body)
+		}
+	}
+	resp, err := http.Get(s.URL + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("the API without the UI: GET /api/v1/openapi.json %d", resp.StatusCode)
+	}
+}
