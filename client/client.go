@@ -5,12 +5,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -104,21 +107,42 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 	req.Header.Set(emailHeader, c.Email)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the cleanroom server at %s: %w", c.URL, err)
+		hint := ""
+		if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+			hint = "; if the server's certificate comes from your own certificate authority, set SSL_CERT_FILE to that authority's PEM file"
+		}
+		return nil, fmt.Errorf("cannot reach the cleanroom server at %s: %w%s", c.URL, err, hint)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var e struct{ Code, Message string }
-	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e) == nil && e.Code != "" {
+	if json.Unmarshal(answer, &e) == nil && e.Code != "" {
 		return nil, &cleanroom.Error{Code: e.Code, Message: e.Message}
 	}
 	code, ok := statusCodes[resp.StatusCode]
 	if !ok {
 		code = cleanroom.EINTERNAL
 	}
-	return nil, &cleanroom.Error{Code: code, Message: fmt.Sprintf("%s %s: server answered %s", method, path, resp.Status)}
+	msg := fmt.Sprintf("%s %s: server answered %s", method, path, resp.Status)
+	if said := plainLine(answer); said != "" {
+		msg += ": " + said
+	}
+	return nil, &cleanroom.Error{Code: code, Message: msg}
+}
+
+// plainLine returns the first line of a plain-text answer that is not the
+// API's (a proxy's, or Go's "Client sent an HTTP request to an HTTPS
+// server."), or "" when it is not plain text.
+func plainLine(body []byte) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	line = strings.TrimSpace(line)
+	if line == "" || len(line) > 200 || !utf8.ValidString(line) || strings.HasPrefix(line, "<") {
+		return ""
+	}
+	return line
 }
 
 // Me returns the email the server authenticated.

@@ -3,6 +3,7 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -57,8 +58,14 @@ type Server struct {
 	// KeepUnused is how long an upload no dataset uses is kept
 	// (prune.go); 0 keeps it for ever.
 	KeepUnused time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// TLS, if set, makes the server speak HTTPS only.
+	TLS *tls.Config
+	// BehindHTTPS says that browsers reach the server over HTTPS through a
+	// proxy that ends TLS, so session cookies are marked Secure even on
+	// the proxy's plain HTTP requests.
+	BehindHTTPS bool
+	Logger      *slog.Logger
+	Now         func() time.Time
 
 	ln          net.Listener
 	server      *http.Server
@@ -81,6 +88,9 @@ func (s *Server) Open() error {
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return err
+	}
+	if s.TLS != nil {
+		ln = tls.NewListener(ln, s.TLS)
 	}
 	s.ln = ln
 	s.server = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
@@ -118,7 +128,11 @@ func (s *Server) URL() string {
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	scheme := "http"
+	if s.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
 // Handler returns the API's routes.

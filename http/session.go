@@ -174,9 +174,15 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: id, Path: "/",
 		Expires: sess.expires, MaxAge: int(SessionTTL / time.Second),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
 	writeJSON(w, http.StatusCreated, SessionResponse{Email: sess.email, CSRFToken: sess.csrf, ExpiresAt: sess.expires.UTC()})
+}
+
+// secureCookies says whether session cookies must be marked Secure: when
+// the browser reached the server over HTTPS, directly or through a proxy.
+func (s *Server) secureCookies(r *http.Request) bool {
+	return r.TLS != nil || s.BehindHTTPS
 }
 
 // handleGetSession returns the session of the cookie, so a reloaded page
@@ -201,7 +207,7 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.remove(id)
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -14,8 +14,9 @@ import (
 	"github.com/cleanroom-dev/cleanroom/sqlite"
 )
 
-// newSessionServer returns a test server with one user and its token.
-func newSessionServer(t *testing.T, tls bool) (*httptest.Server, *sqlite.DB, string) {
+// newSessionServer returns a test server with one user and its token,
+// configured by configure before it serves.
+func newSessionServer(t *testing.T, tls bool, configure ...func(*Server)) (*httptest.Server, *sqlite.DB, string) {
 	t.Helper()
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
 	if err := db.Open(); err != nil {
@@ -32,6 +33,9 @@ func newSessionServer(t *testing.T, tls bool) (*httptest.Server, *sqlite.DB, str
 	}
 	s := NewServer()
 	s.Store = db
+	for _, f := range configure {
+		f(s)
+	}
 	var ts *httptest.Server
 	if tls {
 		ts = httptest.NewTLSServer(s.Handler())
@@ -92,11 +96,11 @@ func signIn(t *testing.T, ts *httptest.Server, token string) (*http.Cookie, Sess
 }
 
 func TestSessionCookieFlags(t *testing.T) {
-	for _, tls := range []bool{false, true} {
-		ts, _, token := newSessionServer(t, tls)
+	for _, tc := range []struct{ tls, behindHTTPS bool }{{false, false}, {true, false}, {false, true}} {
+		ts, _, token := newSessionServer(t, tc.tls, func(s *Server) { s.BehindHTTPS = tc.behindHTTPS })
 		c, sr := signIn(t, ts, token)
-		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge <= 0 || c.Secure != tls {
-			t.Errorf("tls=%v: cookie %+v; want HttpOnly, SameSite=Strict, Path=/, a Max-Age, Secure only under TLS", tls, c)
+		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge <= 0 || c.Secure != (tc.tls || tc.behindHTTPS) {
+			t.Errorf("%+v: cookie %+v; want HttpOnly, SameSite=Strict, Path=/, a Max-Age, Secure only under TLS (direct or through a proxy)", tc, c)
 		}
 		if sr.Email != "ann@example.com" || len(sr.CSRFToken) < 32 || time.Until(sr.ExpiresAt) > SessionTTL {
 			t.Errorf("session response %+v", sr)

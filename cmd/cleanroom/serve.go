@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ type ServeConfig struct {
 	Sandbox     sandboxConfig   // what scripts run in; see sandboxflag.go
 	MaxUpload   int64           // bytes of one uploaded ciphertext
 	KeepUnused  time.Duration   // how long an upload no dataset uses is kept; 0 for ever
+	TLSCert     string          // PEM certificate (chain) to serve HTTPS with, and its key
+	TLSKey      string
+	BehindHTTPS bool // browsers come through a proxy that ends TLS
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,6 +72,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&bytesFlag{&c.MaxUpload}, "max-upload-size", "largest dataset upload (its ciphertext) the server accepts: a `size` with a unit (64GiB, 1TiB); 0 for no limit")
 	fs.DurationVar(&c.KeepUnused, "keep-unused-uploads", 24*time.Hour, "how long after its upload a ciphertext that no dataset uses (never published, replaced or removed) is kept before it is deleted; 0 keeps it for ever")
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (its chain after it); with --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.BoolVar(&c.BehindHTTPS, "behind-https", false, "browsers reach this server over HTTPS through a reverse proxy that ends TLS: mark session cookies Secure")
 	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +84,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	} else if c.KeepUnused < 0 {
 		return usageError("--keep-unused-uploads must not be negative (0 keeps unused uploads for ever)")
+	} else if (c.TLSCert == "") != (c.TLSKey == "") {
+		return usageError("--tls-cert and --tls-key go together: pass the certificate file and its private key file")
 	}
 	c.WorkerBin = *workerBin
 	// Job directories are mounted into sandboxes, which take absolute paths only.
@@ -162,7 +171,17 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.Enclave = e
 	s := cleanhttp.NewServer()
 	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
-	s.Specs, s.MaxUploadSize, s.KeepUnused = specs, c.MaxUpload, c.KeepUnused
+	s.Specs, s.MaxUploadSize, s.KeepUnused, s.BehindHTTPS = specs, c.MaxUpload, c.KeepUnused, c.BehindHTTPS
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			m.Close()
+			return nil, hintError(fmt.Sprintf("load the TLS certificate: %v", err), "pass --tls-cert a PEM certificate (its chain after it) and --tls-key its PEM private key")
+		}
+		// HTTP/1.1 only (no h2 offered): upload streams are WebSockets,
+		// which start with an HTTP/1.1 upgrade.
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if err := s.Open(); err != nil {
 		m.Close()
 		return nil, hintError(fmt.Sprintf("listen on %s: %v", c.Addr, err), "pick another --addr, or stop what uses that port")

@@ -77,7 +77,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+var listeningRE = regexp.MustCompile(`listening on (https?://\S+)`)
 
 // startServer starts `cleanroom serve` on dataDir ("" makes a new one).
 func startServer(t testing.TB, dataDir string, args ...string) *testServer {

@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import socket
+import ssl
 import tempfile
 import threading
 import urllib.parse
@@ -146,6 +147,10 @@ class Client:
         conn = cls(self._host, self._port, timeout=self.timeout)
         try:
             conn.connect()
+        except ssl.SSLCertVerificationError as e:
+            raise UnreachableError(
+                f"cannot reach the cleanroom server at {self.url}: {e}; if the server's certificate comes from "
+                "your own certificate authority, set SSL_CERT_FILE to that authority's PEM file") from None
         except OSError as e:
             raise UnreachableError(f"cannot reach the cleanroom server at {self.url}: {e}") from None
         # Bodies go out in many writes; without this small ones wait for ACKs.

@@ -55,7 +55,7 @@ def binary() -> str:
     return _binary
 
 
-_LISTENING = re.compile(r"listening on (http://\S+)")
+_LISTENING = re.compile(r"listening on (https?://\S+)")
 START_TIMEOUT = 300
 
 

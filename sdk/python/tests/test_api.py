@@ -3,12 +3,21 @@ definition ids, datasets and results."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
+import ipaddress
 import os
+import tempfile
 import unittest
 import warnings
+from typing import Tuple
 from unittest import mock
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import harness
 import cleanroom
@@ -382,6 +391,46 @@ class EnclaveTest(unittest.TestCase):
             self.assertEqual(cleanroom.create_client("a@b.c", "t").url, "http://127.0.0.1:8080")
         with self.assertRaises(cleanroom.UnreachableError):
             cleanroom.create_client("a@b.c", "t", url="http://127.0.0.1:9").list_analytics_dcrs()
+
+
+def self_signed_cert(directory: str) -> Tuple[str, str]:
+    """Write a certificate for 127.0.0.1 and its key; return their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cleanroom test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class HTTPSTest(unittest.TestCase):
+    """A server started with --tls-cert and --tls-key is reached over
+    https:// by a client that trusts its certificate, and a client that
+    does not is told how to."""
+
+    def test_https(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            cert, key = self_signed_cert(d)
+            server = harness.Server("--tls-cert", cert, "--tls-key", key)
+            self.addCleanup(server.stop)
+            self.assertTrue(server.url.startswith("https://"), server.url)
+            client = server.client("ann@example.com")
+            with mock.patch.dict(os.environ, {"SSL_CERT_FILE": cert}):
+                self.assertEqual(client.list_analytics_dcrs(), [])
+            with mock.patch.dict(os.environ, {"SSL_CERT_FILE": os.devnull}):
+                with self.assertRaises(cleanroom.UnreachableError) as caught:
+                    client.list_analytics_dcrs()
+            self.assertIn("set SSL_CERT_FILE", str(caught.exception))
 
 
 if __name__ == "__main__":

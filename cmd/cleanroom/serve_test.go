@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key to dir and
+// returns their paths.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cleanroom test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile
+}
+
+// TestServeTLS: with --tls-cert and --tls-key the server speaks HTTPS only,
+// its session cookies are Secure, and the CLI reaches it when it trusts
+// the certificate (SSL_CERT_FILE, as for any Go program).
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile := selfSignedCert(t, t.TempDir())
+	s := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(s.URL, "https://") {
+		t.Fatalf("server says it listens on %s, want https://", s.URL)
+	}
+	owner := s.addUser("owner@example.com")
+
+	pool := x509.NewCertPool()
+	pemBytes, _ := os.ReadFile(certFile)
+	pool.AppendCertsFromPEM(pemBytes)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	body := `{"email": "owner@example.com", "token": "` + owner.Token + `"}`
+	resp, err := hc.Post(s.URL+"/api/v1/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var secure bool
+	for _, c := range resp.Cookies() {
+		secure = secure || c.Secure
+	}
+	if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) == 0 || !secure {
+		t.Errorf("sign-in over HTTPS: %d, cookies %v; want 201 and a Secure session cookie", resp.StatusCode, resp.Cookies())
+	}
+	if resp, err := http.Get("http://" + strings.TrimPrefix(s.URL, "https://") + "/api/v1/openapi.json"); err == nil && resp.StatusCode == http.StatusOK {
+		t.Error("the HTTPS server answered plain HTTP")
+	}
+
+	cmd := exec.Command(binPath, "dcrs")
+	cmd.Env = append(os.Environ(), "CLEANROOM_URL="+s.URL, "CLEANROOM_EMAIL="+owner.Email, "CLEANROOM_TOKEN="+owner.Token, "SSL_CERT_FILE="+certFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cleanroom dcrs over HTTPS, trusting the certificate: %v\n%s", err, out)
+	}
+	if _, stderr, err := s.cli(owner, "dcrs"); err == nil || !strings.Contains(stderr, "certificate") {
+		t.Errorf("cleanroom dcrs over HTTPS, not trusting the certificate: %v\n%s", err, stderr)
+	}
+}
+
+// TestServeTLSRefused: a certificate without its key, or with another
+// key, is refused before the server listens, saying what to pass.
+func TestServeTLSRefused(t *testing.T) {
+	certFile, _ := selfSignedCert(t, t.TempDir())
+	_, otherKey := selfSignedCert(t, t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", certFile}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-cert", certFile, "--tls-key", otherKey}, "--tls-key its PEM private key"},
+		{[]string{"--tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "--tls-key", otherKey}, "load the TLS certificate"},
+	} {
+		cmd := exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--worker-bin", filepath.Join(filepath.Dir(binPath), "cleanroom-worker")}, tc.args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		done := make(chan error, 1)
+		go func() { done <- cmd.Run() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(stderr.String(), tc.want) || strings.Contains(stdout.String(), "listening") {
+				t.Errorf("serve %v: %v\nstdout: %s\nstderr: %s\nwant the error to say %q", tc.args, err, stdout.String(), stderr.String(), tc.want)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("serve %v did not refuse; stdout: %s", tc.args, stdout.String())
+		}
+	}
+}
