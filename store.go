@@ -39,9 +39,19 @@ type Dataset struct {
 	ValidationJob string `json:"validation_job,omitempty"`
 }
 
-// Store keeps the metadata: users, clean rooms, blobs, datasets, jobs. It
-// holds no plaintext and no usable key: only hashes of tokens and keys
-// sealed to the enclave.
+// Session is a browser session of the web UI, stored so that it outlives
+// a restart of the server and holds on every server sharing the store.
+// Only the SHA-256 of its id (the cookie) is stored.
+type Session struct {
+	IDHash    []byte
+	Email     string
+	TokenHash []byte // of the API token it was made from
+	Expires   time.Time
+}
+
+// Store keeps the metadata: users, clean rooms, blobs, datasets, jobs,
+// browser sessions. It holds no plaintext and no usable key or cookie:
+// only hashes of tokens and session ids, and keys sealed to the enclave.
 type Store interface {
 	// CreateUser adds a user. Returns ECONFLICT if the email is taken.
 	CreateUser(ctx context.Context, email string) error
@@ -53,6 +63,18 @@ type Store interface {
 	RevokeTokens(ctx context.Context, email string) (int, error)
 	// ListUsers returns all users, by email.
 	ListUsers(ctx context.Context) ([]*User, error)
+
+	// CreateSession stores a new session. Returns ECONFLICT if its user
+	// already has max sessions that have not expired at now.
+	CreateSession(ctx context.Context, s *Session, now time.Time, max int) error
+	// FindSession returns a session by the hash of its id, expired or not.
+	// Returns ENOTFOUND.
+	FindSession(ctx context.Context, idHash []byte) (*Session, error)
+	// DeleteSession forgets a session (sign-out). Returns ENOTFOUND.
+	DeleteSession(ctx context.Context, idHash []byte) error
+	// DeleteExpiredSessions forgets the sessions that expired before t and
+	// returns how many.
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
 
 	// CreateDCR stores a published clean room and the first entry of its
 	// audit log (AuditPublished by its publisher). It reports

@@ -15,16 +15,23 @@ import (
 // uses a blob and its delete are one statement, so one published in
 // between is kept.
 
-// pruneEvery is how often the server looks for unused uploads.
+// pruneEvery is how often the server looks for unused uploads and
+// expired sessions.
 const pruneEvery = time.Hour
 
-// prune runs PruneBlobs now and every pruneEvery until ctx ends.
+// prune runs PruneBlobs (unless KeepUnused is 0) and forgets sessions
+// expired for keepExpiredSessions, now and every pruneEvery until ctx ends.
 func (s *Server) prune(ctx context.Context) {
 	for {
-		if n, err := s.PruneBlobs(ctx); err != nil {
-			s.Logger.Error("deleting unused uploads", "deleted", n, "err", err)
-		} else if n > 0 {
-			s.Logger.Info("deleted unused uploads", "count", n, "older_than", s.KeepUnused)
+		if s.KeepUnused > 0 {
+			if n, err := s.PruneBlobs(ctx); err != nil {
+				s.Logger.Error("deleting unused uploads", "deleted", n, "err", err)
+			} else if n > 0 {
+				s.Logger.Info("deleted unused uploads", "count", n, "older_than", s.KeepUnused)
+			}
+		}
+		if _, err := s.forgetExpiredSessions(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Error("forgetting expired sessions", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -32,6 +39,12 @@ func (s *Server) prune(ctx context.Context) {
 		case <-time.After(pruneEvery):
 		}
 	}
+}
+
+// forgetExpiredSessions deletes the sessions that expired more than
+// keepExpiredSessions ago, and returns how many.
+func (s *Server) forgetExpiredSessions(ctx context.Context) (int, error) {
+	return s.Store.DeleteExpiredSessions(ctx, s.Now().Add(-keepExpiredSessions))
 }
 
 // PruneBlobs deletes the uploads no dataset uses that are older than

@@ -69,7 +69,6 @@ type Server struct {
 
 	ln          net.Listener
 	server      *http.Server
-	sessions    sessionStore // browser sessions of the web UI
 	blobLock    sync.RWMutex // storing an upload (read) against deleting one (write)
 	stopPruning context.CancelFunc
 	pruning     sync.WaitGroup
@@ -95,15 +94,13 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.server = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	go s.server.Serve(ln)
-	if s.KeepUnused > 0 {
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stopPruning = cancel
-		s.pruning.Add(1)
-		go func() {
-			defer s.pruning.Done()
-			s.prune(ctx)
-		}()
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopPruning = cancel
+	s.pruning.Add(1)
+	go func() {
+		defer s.pruning.Done()
+		s.prune(ctx)
+	}()
 	return nil
 }
 

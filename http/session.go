@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -19,18 +18,20 @@ import (
 // and then carries a session cookie instead of the token, so the token
 // never has to live in the page's storage.
 //
-// Sessions are kept in the server's memory: a restart signs every browser
-// out (the UI then asks for the token again). Only the SHA-256 of a
-// session id is kept, so a memory dump yields no usable cookie. A session
-// lasts SessionTTL from sign-in, without sliding, and dies with the token
-// it was made from: every request checks that the token is still live.
+// Sessions are kept in the store, so a restart of the server signs no one
+// out and every server sharing the store knows them. Only the SHA-256 of
+// a session id is stored, so the database yields no usable cookie. A
+// session lasts SessionTTL from sign-in, without sliding, and dies with
+// the token it was made from: every request checks that the token is
+// still live. A user may have maxUserSessions at once.
 //
 // Cross-site request forgery: the cookie is SameSite=Strict, requests the
 // browser labels as coming from another site (Sec-Fetch-Site) or another
 // origin (Origin) are refused, and every cookie-authenticated request that
 // changes state must carry the session's CSRF token in CSRFHeader. The UI
 // reads that token from the session endpoints and keeps it in memory only;
-// another origin cannot read it, as the API sends no CORS headers.
+// another origin cannot read it, as the API sends no CORS headers. The
+// token is derived from the session id (csrfToken), so it is not stored.
 // Requests with a bearer token (the CLI and the SDKs) carry no cookie and
 // are not affected.
 
@@ -44,75 +45,34 @@ const CSRFHeader = "X-Cleanroom-CSRF"
 // SessionTTL is how long a session lasts after sign-in.
 const SessionTTL = 12 * time.Hour
 
-// maxSessions bounds the sessions held in memory; past it, signing in
-// first drops expired sessions and then refuses until some expire.
-const maxSessions = 100000
+// maxUserSessions bounds the live sessions of one user, so that signing
+// in over and over cannot fill the store.
+const maxUserSessions = 100
 
+// keepExpiredSessions is how long an expired session stays stored before
+// the pruner forgets it: an upload that began in time is still stored if
+// it ends within it, and stillAdmitted takes a session that is gone for
+// one signed out.
+const keepExpiredSessions = 24 * time.Hour
+
+// session is a live browser session.
 type session struct {
+	id        string // the cookie's value
 	email     string
 	tokenHash []byte // the API token it was made from, checked on every request
-	csrf      string
 	expires   time.Time
-	signedOut bool // set under sessionStore.mu by remove
 }
 
-// sessionStore holds live sessions by the SHA-256 of their id. The zero
-// value is ready to use.
-type sessionStore struct {
-	mu sync.Mutex
-	m  map[[32]byte]*session
+func sessionIDHash(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
 }
 
-func sessionKey(id string) [32]byte { return sha256.Sum256([]byte(id)) }
-
-func (st *sessionStore) add(id string, s *session, now time.Time) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.m == nil {
-		st.m = map[[32]byte]*session{}
-	}
-	if len(st.m) >= maxSessions {
-		for k, v := range st.m {
-			if !now.Before(v.expires) {
-				delete(st.m, k)
-			}
-		}
-		if len(st.m) >= maxSessions {
-			return false
-		}
-	}
-	st.m[sessionKey(id)] = s
-	return true
-}
-
-// get returns the live session with this id, forgetting it if expired.
-func (st *sessionStore) get(id string, now time.Time) *session {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	k := sessionKey(id)
-	s := st.m[k]
-	if s != nil && !now.Before(s.expires) {
-		delete(st.m, k)
-		return nil
-	}
-	return s
-}
-
-// signedOut tells whether s was signed out (an expired session was not).
-func (st *sessionStore) signedOut(s *session) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return s.signedOut
-}
-
-// remove signs the session with this id out.
-func (st *sessionStore) remove(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s := st.m[sessionKey(id)]; s != nil {
-		s.signedOut = true
-	}
-	delete(st.m, sessionKey(id))
+// csrf returns the session's CSRF token: a hash of its id under another
+// label than the stored one, so that neither gives the other.
+func (s *session) csrf() string {
+	h := sha256.Sum256([]byte("cleanroom csrf v1\x00" + s.id))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 func randomString() string {
@@ -165,18 +125,18 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.Now()
-	id := randomString()
-	sess := &session{email: user.Email, tokenHash: hash, csrf: randomString(), expires: now.Add(SessionTTL)}
-	if !s.sessions.add(id, sess, now) {
-		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "too many browser sessions are open; try again later"))
+	sess := &session{id: randomString(), email: user.Email, tokenHash: hash, expires: now.Add(SessionTTL)}
+	stored := &cleanroom.Session{IDHash: sessionIDHash(sess.id), Email: sess.email, TokenHash: hash, Expires: sess.expires}
+	if err := s.Store.CreateSession(r.Context(), stored, now, maxUserSessions); err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: id, Path: "/",
+		Name: SessionCookie, Value: sess.id, Path: "/",
 		Expires: sess.expires, MaxAge: int(SessionTTL / time.Second),
 		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
-	writeJSON(w, http.StatusCreated, SessionResponse{Email: sess.email, CSRFToken: sess.csrf, ExpiresAt: sess.expires.UTC()})
+	writeJSON(w, http.StatusCreated, SessionResponse{Email: sess.email, CSRFToken: sess.csrf(), ExpiresAt: sess.expires.UTC()})
 }
 
 // secureCookies says whether session cookies must be marked Secure: when
@@ -189,48 +149,56 @@ func (s *Server) secureCookies(r *http.Request) bool {
 // learns who is signed in and its CSRF token without asking for the API
 // token again.
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
-	sess, _, err := s.cookieSession(r)
+	sess, err := s.cookieSession(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SessionResponse{Email: sess.email, CSRFToken: sess.csrf, ExpiresAt: sess.expires.UTC()})
+	writeJSON(w, http.StatusOK, SessionResponse{Email: sess.email, CSRFToken: sess.csrf(), ExpiresAt: sess.expires.UTC()})
 }
 
 // handleDeleteSession signs out: the server forgets the session, so the
 // cookie is worthless even if a copy survives, and the browser is told to
 // drop it.
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
-	_, id, err := s.cookieSession(r)
+	sess, err := s.cookieSession(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	s.sessions.remove(id)
+	// Gone already is as good: a sign-out elsewhere got there first.
+	if err := s.Store.DeleteSession(r.Context(), sessionIDHash(sess.id)); err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		s.Error(w, r, err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// cookieSession returns the live session of the request's cookie after the
-// cross-site checks, with its id. Returns EUNAUTHORIZED without a live
-// session and EFORBIDDEN for a request from another site or, when it
-// changes state, without the session's CSRF token.
-func (s *Server) cookieSession(r *http.Request) (*session, string, error) {
+// cookieSession returns the live session of the request's cookie after
+// the cross-site checks. Returns EUNAUTHORIZED without a live session and
+// EFORBIDDEN for a request from another site or, when it changes state,
+// without the session's CSRF token.
+func (s *Server) cookieSession(r *http.Request) (*session, error) {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
-		return nil, "", cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "not signed in; sign in with your email and API token")
+		return nil, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "not signed in; sign in with your email and API token")
 	}
 	if err := checkSameOrigin(r); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	sess := s.sessions.get(c.Value, s.Now())
-	if sess == nil {
-		return nil, "", cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "your session has ended; sign in again")
+	stored, err := s.Store.FindSession(r.Context(), sessionIDHash(c.Value))
+	switch {
+	case cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND || err == nil && !s.Now().Before(stored.Expires):
+		return nil, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "your session has ended; sign in again")
+	case err != nil:
+		return nil, err // a session that cannot be looked up admits nothing
 	}
-	if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf)) != 1 {
-		return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "missing or wrong %s header; requests that change something must come from the cleanroom web UI", CSRFHeader)
+	sess := &session{id: c.Value, email: stored.Email, tokenHash: stored.TokenHash, expires: stored.Expires}
+	if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf())) != 1 {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "missing or wrong %s header; requests that change something must come from the cleanroom web UI", CSRFHeader)
 	}
-	return sess, c.Value, nil
+	return sess, nil
 }
 
 // authenticateSession admits a request carrying a live session cookie,
@@ -238,7 +206,7 @@ func (s *Server) cookieSession(r *http.Request) (*session, string, error) {
 // that user and the session, for handlers that check its CSRF token
 // themselves (sessionFrom).
 func (s *Server) authenticateSession(r *http.Request) (string, *session, error) {
-	sess, _, err := s.cookieSession(r)
+	sess, err := s.cookieSession(r)
 	if err != nil {
 		return "", nil, err
 	}
@@ -256,8 +224,13 @@ func (s *Server) authenticateSession(r *http.Request) (string, *session, error) 
 func (s *Server) stillAdmitted(r *http.Request) error {
 	var tokenHash []byte
 	if sess := sessionFrom(r.Context()); sess != nil {
-		if s.sessions.signedOut(sess) {
+		// Signing out deletes the session; expiry does not (for keepExpiredSessions).
+		switch _, err := s.Store.FindSession(r.Context(), sessionIDHash(sess.id)); cleanroom.ErrorCode(err) {
+		case "":
+		case cleanroom.ENOTFOUND:
 			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out while uploading; nothing was stored, sign in and upload again")
+		default:
+			return err
 		}
 		tokenHash = sess.tokenHash
 	} else {

@@ -1,8 +1,10 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -213,6 +215,105 @@ func TestSessionExpires(t *testing.T) {
 	now = now.Add(SessionTTL + time.Second)
 	if resp, _ := do(t, ts, call{method: "GET", path: "/api/v1/me", cookie: c}); resp.StatusCode != 401 {
 		t.Errorf("expired session: %d, want 401", resp.StatusCode)
+	}
+}
+
+// A session is kept in the store: another server on the same store (or
+// this one after a restart) knows it and its CSRF token, and a sign-out on
+// one holds on the other.
+func TestSessionSharedByServers(t *testing.T) {
+	ts, db, token := newSessionServer(t, false)
+	c, sr := signIn(t, ts, token)
+	other := NewServer()
+	other.Store = db
+	ts2 := httptest.NewServer(other.Handler())
+	defer ts2.Close()
+	draft := `{"name":"x","owner":"ann@example.com","nodes":[],"participants":[]}`
+	if resp, body := do(t, ts2, call{method: "POST", path: "/api/v1/drafts", body: draft, cookie: c, header: map[string]string{CSRFHeader: sr.CSRFToken}}); resp.StatusCode != 201 {
+		t.Errorf("the session on another server: %d %s, want 201", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, ts2, call{method: "DELETE", path: "/api/v1/session", cookie: c, header: map[string]string{CSRFHeader: sr.CSRFToken}}); resp.StatusCode != 204 {
+		t.Fatalf("sign-out on the other server: %d", resp.StatusCode)
+	}
+	if resp, body := do(t, ts, call{method: "GET", path: "/api/v1/me", cookie: c}); resp.StatusCode != 401 {
+		t.Errorf("the cookie on the first server after a sign-out on the other: %d %s, want 401", resp.StatusCode, body)
+	}
+}
+
+// The store holds no usable cookie or CSRF token.
+func TestSessionStoredAsHash(t *testing.T) {
+	ts, db, token := newSessionServer(t, false)
+	c, sr := signIn(t, ts, token)
+	stored, err := db.FindSession(context.Background(), sessionIDHash(c.Value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FindSession(context.Background(), []byte(c.Value)); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		t.Errorf("the session is found by its plain id: %v", err)
+	}
+	for _, secret := range []string{c.Value, sr.CSRFToken, token} {
+		if bytes.Contains(stored.IDHash, []byte(secret)) || bytes.Contains(stored.TokenHash, []byte(secret)) || strings.Contains(stored.Email, secret) {
+			t.Errorf("the stored session %+v holds a secret", stored)
+		}
+	}
+}
+
+// A user may have maxUserSessions; past them, signing in is refused with
+// the reason, until one is signed out.
+func TestSessionLimit(t *testing.T) {
+	ts, _, token := newSessionServer(t, false)
+	var last *http.Cookie
+	var lastSR SessionResponse
+	for range maxUserSessions {
+		last, lastSR = signIn(t, ts, token)
+	}
+	resp, body := do(t, ts, call{method: "POST", path: "/api/v1/session", body: `{"email":"ann@example.com","token":"` + token + `"}`})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "sign out of one") {
+		t.Errorf("sign-in past the limit: %d %s, want 409 saying to sign out of one", resp.StatusCode, body)
+	}
+	do(t, ts, call{method: "DELETE", path: "/api/v1/session", cookie: last, header: map[string]string{CSRFHeader: lastSR.CSRFToken}})
+	signIn(t, ts, token)
+}
+
+// failingSessions is a store whose session lookups fail.
+type failingSessions struct{ cleanroom.Store }
+
+func (failingSessions) FindSession(context.Context, []byte) (*cleanroom.Session, error) {
+	return nil, errors.New("disk I/O error")
+}
+
+// A session that cannot be looked up admits nothing.
+func TestSessionLookupFailsClosed(t *testing.T) {
+	var s *Server
+	ts, _, token := newSessionServer(t, false, func(srv *Server) { s = srv })
+	c, _ := signIn(t, ts, token)
+	s.Store = failingSessions{s.Store}
+	if resp, body := do(t, ts, call{method: "GET", path: "/api/v1/me", cookie: c}); resp.StatusCode != 500 {
+		t.Errorf("a session that cannot be looked up: %d %s, want 500", resp.StatusCode, body)
+	}
+}
+
+// Expired sessions are forgotten keepExpiredSessions after they expire,
+// not before (an upload begun in one may still be arriving).
+func TestExpiredSessionsForgotten(t *testing.T) {
+	now := time.Now()
+	var s *Server
+	ts, db, token := newSessionServer(t, false, func(srv *Server) {
+		s = srv
+		srv.Now = func() time.Time { return now }
+	})
+	c, _ := signIn(t, ts, token)
+	stored := func() bool {
+		_, err := db.FindSession(context.Background(), sessionIDHash(c.Value))
+		return err == nil
+	}
+	now = now.Add(SessionTTL + keepExpiredSessions - time.Minute)
+	if n, err := s.forgetExpiredSessions(context.Background()); err != nil || n != 0 || !stored() {
+		t.Errorf("within keepExpiredSessions of its expiry: forgot %d, %v; want it kept", n, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if n, err := s.forgetExpiredSessions(context.Background()); err != nil || n != 1 || stored() {
+		t.Errorf("past keepExpiredSessions: forgot %d, %v; want it gone", n, err)
 	}
 }
 

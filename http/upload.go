@@ -70,7 +70,7 @@ func (s *Server) handleUploadStream(w http.ResponseWriter, r *http.Request) {
 	// something does (the WebSocket handshake itself is a GET).
 	var csrf string
 	if sess := sessionFrom(r.Context()); sess != nil {
-		csrf = sess.csrf
+		csrf = sess.csrf()
 	}
 	user := cleanroom.UserFromContext(r.Context())
 	if err := s.streams.add(user); err != nil {

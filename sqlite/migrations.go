@@ -126,4 +126,15 @@ CREATE TABLE audit (
 	PRIMARY KEY (dcr_id, seq)
 ) WITHOUT ROWID;
 `,
+	`
+-- Browser sessions of the web UI, by the SHA-256 of their id (session.go).
+CREATE TABLE sessions (
+	id_hash    BLOB PRIMARY KEY,
+	email      TEXT NOT NULL COLLATE NOCASE REFERENCES users (email),
+	token_hash BLOB NOT NULL,
+	expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_email ON sessions (email, expires_at);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+`,
 }

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
 		{"Users", testUsers},
 		{"Tokens", testTokens},
 		{"RevokeTokens", testRevokeTokens},
+		{"Sessions", testSessions},
 		{"DCRs", testDCRs},
 		{"ListDCRs", testListDCRs},
 		{"Blobs", testBlobs},
@@ -351,3 +352,48 @@ func hash(s string) []byte { return cleanroom.HashToken(s) }
 
 // hex returns a manifest-hash-shaped string derived from s.
 func hex(s string) string { return cleanroom.DefinitionID([]byte(s)) }
+
+func testSessions(t *testing.T, s cleanroom.Store) {
+	must(t, s.CreateUser(ctx, "ann@example.com"))
+	must(t, s.CreateUser(ctx, "bob@example.com"))
+	sess := func(id byte, email string, expires time.Time) *cleanroom.Session {
+		return &cleanroom.Session{IDHash: bytes.Repeat([]byte{id}, 32), Email: email, TokenHash: bytes.Repeat([]byte{id + 100}, 32), Expires: expires}
+	}
+	must(t, s.CreateSession(ctx, sess(1, "ann@example.com", at(60)), at(0), 2))
+	must(t, s.CreateSession(ctx, sess(2, "ann@example.com", at(10)), at(0), 2))
+	wantCode(t, "CreateSession past the user's limit", s.CreateSession(ctx, sess(3, "ann@example.com", at(60)), at(0), 2), cleanroom.ECONFLICT)
+	must(t, s.CreateSession(ctx, sess(4, "bob@example.com", at(60)), at(0), 2)) // the limit is per user
+	// Once one has expired, there is room again.
+	must(t, s.CreateSession(ctx, sess(3, "ann@example.com", at(60)), at(10), 2))
+	wantCode(t, "CreateSession for an unknown user", s.CreateSession(ctx, sess(5, "nobody@example.com", at(60)), at(0), 2), cleanroom.ENOTFOUND)
+
+	got, err := s.FindSession(ctx, sess(1, "", time.Time{}).IDHash)
+	must(t, err)
+	want := sess(1, "ann@example.com", at(60))
+	if !bytes.Equal(got.IDHash, want.IDHash) || got.Email != want.Email || !bytes.Equal(got.TokenHash, want.TokenHash) || !got.Expires.Equal(want.Expires) || got.Expires.Location() != time.UTC {
+		t.Errorf("FindSession = %+v, want %+v in UTC", got, want)
+	}
+	if got, err := s.FindSession(ctx, sess(2, "", time.Time{}).IDHash); err != nil || !got.Expires.Equal(at(10)) {
+		t.Errorf("FindSession of an expired session = %+v, %v; want it, expired", got, err)
+	}
+	_, err = s.FindSession(ctx, sess(9, "", time.Time{}).IDHash)
+	wantCode(t, "FindSession unknown", err, cleanroom.ENOTFOUND)
+
+	must(t, s.DeleteSession(ctx, want.IDHash))
+	_, err = s.FindSession(ctx, want.IDHash)
+	wantCode(t, "FindSession after DeleteSession", err, cleanroom.ENOTFOUND)
+	wantCode(t, "DeleteSession again", s.DeleteSession(ctx, want.IDHash), cleanroom.ENOTFOUND)
+
+	n, err := s.DeleteExpiredSessions(ctx, at(30))
+	must(t, err)
+	if n != 1 {
+		t.Errorf("DeleteExpiredSessions = %d, want 1 (the one expiring at 10)", n)
+	}
+	_, err = s.FindSession(ctx, sess(2, "", time.Time{}).IDHash)
+	wantCode(t, "FindSession of a deleted expired session", err, cleanroom.ENOTFOUND)
+	for _, id := range []byte{3, 4} {
+		if _, err := s.FindSession(ctx, sess(id, "", time.Time{}).IDHash); err != nil {
+			t.Errorf("session %d, not expired, was deleted: %v", id, err)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -114,5 +115,61 @@ func TestServeTLSRefused(t *testing.T) {
 			cmd.Process.Kill()
 			t.Errorf("serve %v did not refuse; stdout: %s", tc.args, stdout.String())
 		}
+	}
+}
+
+// TestSessionSurvivesRestart: a browser signed in before the server
+// restarts is still signed in after, and one that signed out is not.
+func TestSessionSurvivesRestart(t *testing.T) {
+	s := startServer(t, "")
+	owner := s.addUser("owner@example.com")
+	signIn := func() *http.Cookie {
+		body := `{"email": "owner@example.com", "token": "` + owner.Token + `"}`
+		resp, err := http.Post(s.URL+"/api/v1/session", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) != 1 {
+			t.Fatalf("sign-in: %d %v", resp.StatusCode, resp.Cookies())
+		}
+		return resp.Cookies()[0]
+	}
+	get := func(url string, c *http.Cookie) int {
+		req, _ := http.NewRequest("GET", url+"/api/v1/session", nil)
+		req.AddCookie(c)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	kept, dropped := signIn(), signIn()
+	var csrf struct {
+		CSRFToken string `json:"csrf_token"`
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/api/v1/session", nil)
+	req.AddCookie(dropped)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&csrf)
+	resp.Body.Close()
+	req, _ = http.NewRequest("DELETE", s.URL+"/api/v1/session", nil)
+	req.AddCookie(dropped)
+	req.Header.Set("X-Cleanroom-CSRF", csrf.CSRFToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign-out: %v %v", resp, err)
+	}
+
+	s.kill()
+	s = startServer(t, s.DataDir)
+	if got := get(s.URL, kept); got != http.StatusOK {
+		t.Errorf("a session from before the restart: %d, want 200", got)
+	}
+	if got := get(s.URL, dropped); got != http.StatusUnauthorized {
+		t.Errorf("a session signed out before the restart: %d, want 401", got)
 	}
 }
