@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"syscall"
 
 	"github.com/cleanroom-dev/cleanroom"
 )
@@ -15,16 +18,20 @@ import (
 // constant memory, and names it by its SHA-256 (the manifest hash). If the
 // body ends early the upload is discarded: nothing half-written is visible.
 func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
+	if s.MaxUploadSize > 0 && r.ContentLength > s.MaxUploadSize {
+		s.Error(w, r, s.uploadTooLarge())
+		return
+	}
+	if err := s.checkFreeSpace(max(r.ContentLength, 0)); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	bw, err := s.Blobs.Create(r.Context())
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer bw.Abort()
-	if s.MaxUploadSize > 0 && r.ContentLength > s.MaxUploadSize {
-		s.Error(w, r, s.uploadTooLarge())
-		return
-	}
 	body := io.Reader(r.Body)
 	if s.MaxUploadSize > 0 {
 		body = io.LimitReader(r.Body, s.MaxUploadSize+1)
@@ -36,7 +43,7 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Error(w, r, cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted after %s; nothing was stored, upload again", cleanroom.FormatBytes(n)))
+		s.Error(w, r, uploadFailed(err, n))
 		return
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
@@ -69,6 +76,34 @@ func (s *Server) commitBlob(ctx context.Context, bw cleanroom.BlobWriter, sum []
 		return nil, err
 	}
 	return blob, nil
+}
+
+// checkFreeSpace refuses an upload of size bytes that would leave the
+// blob store's disk with less than MinFreeSpace, which jobs, results and
+// the database need. A store that cannot tell refuses too.
+func (s *Server) checkFreeSpace(size int64) error {
+	fs, ok := s.Blobs.(interface{ FreeSpace() (int64, error) })
+	if !ok || s.MinFreeSpace <= 0 {
+		return nil
+	}
+	free, err := fs.FreeSpace()
+	if err != nil {
+		return fmt.Errorf("cannot tell the free space of the blob store, so no upload is taken: %w", err)
+	}
+	if free-size < s.MinFreeSpace {
+		return cleanroom.Errorf(cleanroom.ETOOLARGE, "the server's disk has %s free; an upload of %s would leave less than the %s it keeps free for jobs and its database. Nothing was stored; ask the operator to free space (`cleanroom serve --min-free-space` sets the reserve)",
+			cleanroom.FormatBytes(free), cleanroom.FormatBytes(size), cleanroom.FormatBytes(s.MinFreeSpace))
+	}
+	return nil
+}
+
+// uploadFailed is the error of an upload whose copy into the blob store
+// failed after n bytes: the disk filled up, or the client went away.
+func uploadFailed(err error, n int64) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return cleanroom.Errorf(cleanroom.ETOOLARGE, "the server's disk filled up after %s of the upload; nothing was stored. Ask the operator to free space", cleanroom.FormatBytes(n))
+	}
+	return cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted after %s: %v; nothing was stored, upload again", cleanroom.FormatBytes(n), err)
 }
 
 // uploadTooLarge is the error of an upload over MaxUploadSize.

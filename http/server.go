@@ -55,6 +55,9 @@ type Server struct {
 	// MaxUploadSize bounds one uploaded ciphertext, sent in one request
 	// or over a stream; 0 sets no bound.
 	MaxUploadSize int64
+	// MinFreeSpace is what an upload must leave free on the blob store's
+	// disk, when the store can tell its free space; 0 checks nothing.
+	MinFreeSpace int64
 	// KeepUnused is how long an upload no dataset uses is kept
 	// (prune.go); 0 keeps it for ever.
 	KeepUnused time.Duration

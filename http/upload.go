@@ -143,6 +143,9 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 	case s.MaxUploadSize > 0 && start.Size > s.MaxUploadSize:
 		return nil, s.uploadTooLarge()
 	}
+	if err := s.checkFreeSpace(start.Size); err != nil {
+		return nil, err
+	}
 
 	bw, err := s.Blobs.Create(ctx)
 	if err != nil {
@@ -165,7 +168,7 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 		n, err := io.CopyBuffer(sink, io.LimitReader(rd, start.Size-got+1), buf)
 		got += n
 		if err != nil {
-			return nil, cleanroom.Errorf(cleanroom.EINVALID, "upload interrupted after %s: %v; nothing was stored, upload again", cleanroom.FormatBytes(got), err)
+			return nil, uploadFailed(err, got)
 		}
 		if got > start.Size {
 			return nil, cleanroom.Errorf(cleanroom.EINVALID, "the upload sent more than the %d bytes it announced; nothing was stored", start.Size)

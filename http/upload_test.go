@@ -7,13 +7,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,6 +106,20 @@ func (e *uploadEnv) noBlobs() {
 	if _, err := os.Stat(filepath.Join(e.blobs, "datasets")); !os.IsNotExist(err) {
 		e.t.Errorf("a blob was committed (%v)", err)
 	}
+}
+
+// blobFiles returns the committed blobs' files.
+func (e *uploadEnv) blobFiles() []string {
+	e.t.Helper()
+	entries, err := os.ReadDir(filepath.Join(e.blobs, "datasets"))
+	if err != nil && !os.IsNotExist(err) {
+		e.t.Fatal(err)
+	}
+	var names []string
+	for _, d := range entries {
+		names = append(names, d.Name())
+	}
+	return names
 }
 
 func randomData(n int) []byte {
@@ -647,6 +664,87 @@ func TestUploadStreamIdleBeforeCommit(t *testing.T) {
 	}
 	if err := <-ended; err == nil || !strings.Contains(err.Error(), "idle too long") {
 		t.Errorf("receiveStream = %v, want it to keep nothing", err)
+	}
+	e.noBlobs()
+}
+
+// spaceStore is a blob store on a disk with free bytes free (or that
+// cannot tell, with err), whose writes fail with ENOSPC past full bytes
+// (when full > 0).
+type spaceStore struct {
+	cleanroom.BlobStore
+	free int64
+	err  error
+	full int64
+}
+
+func (s *spaceStore) FreeSpace() (int64, error) { return s.free, s.err }
+
+func (s *spaceStore) Create(ctx context.Context) (cleanroom.BlobWriter, error) {
+	bw, err := s.BlobStore.Create(ctx)
+	if err != nil || s.full == 0 {
+		return bw, err
+	}
+	return &fillingWriter{BlobWriter: bw, left: s.full}, nil
+}
+
+type fillingWriter struct {
+	cleanroom.BlobWriter
+	left int64
+}
+
+func (w *fillingWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > w.left {
+		n, _ := w.BlobWriter.Write(p[:w.left])
+		w.left = 0
+		return n, &os.PathError{Op: "write", Path: "upload", Err: syscall.ENOSPC}
+	}
+	w.left -= int64(len(p))
+	return w.BlobWriter.Write(p)
+}
+
+// An upload that would leave the disk with less than MinFreeSpace is
+// refused before a byte is stored, in a request or a stream, and so is
+// every upload when the free space cannot be told.
+func TestUploadLeavesFreeSpace(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann = "ann@example.com"
+	store := &spaceStore{BlobStore: e.s.Blobs, free: 3 << 20}
+	e.s.Blobs, e.s.MinFreeSpace = store, 1<<20
+	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(2<<20)); status != http.StatusCreated {
+		t.Errorf("an upload that leaves the reserve: %d %s", status, body)
+	}
+	before := e.blobFiles()
+	status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(2<<20+1))
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "3 MiB free") || !strings.Contains(body, "--min-free-space") {
+		t.Errorf("an upload that would eat into the reserve: %d %s; want 413 naming the free space and the flag", status, body)
+	}
+	c, _, _ := e.dial(e.bearer(ann))
+	if msg := lastError(t, stream(t, c, StreamStart{Size: 2<<20 + 1})).Message; !strings.Contains(msg, "keeps free") {
+		t.Errorf("a stream that would eat into the reserve: %q", msg)
+	}
+	store.err = errors.New("statfs: input/output error")
+	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(10)); status != http.StatusInternalServerError {
+		t.Errorf("an upload when the free space cannot be told: %d %s; want 500", status, body)
+	}
+	if after := e.blobFiles(); !slices.Equal(before, after) || len(e.tmpFiles()) != 0 {
+		t.Errorf("refused uploads stored something: %v then %v, in progress %v", before, after, e.tmpFiles())
+	}
+}
+
+// A disk that fills up during an upload is named as the reason, and the
+// upload leaves nothing behind.
+func TestUploadDiskFull(t *testing.T) {
+	e := newUploadEnv(t)
+	const ann = "ann@example.com"
+	e.s.Blobs = &spaceStore{BlobStore: e.s.Blobs, full: 1 << 20}
+	status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(2<<20))
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "disk filled up") {
+		t.Errorf("an upload that fills the disk: %d %s; want 413 saying the disk filled up", status, body)
+	}
+	c, _, _ := e.dial(e.bearer(ann))
+	if msg := lastError(t, stream(t, c, StreamStart{Size: 2 << 20}, randomData(2<<20))).Message; !strings.Contains(msg, "disk filled up") {
+		t.Errorf("a stream that fills the disk: %q", msg)
 	}
 	e.noBlobs()
 }

@@ -73,6 +73,16 @@ func (s *Store) Create(ctx context.Context) (cleanroom.BlobWriter, error) {
 	return &writer{store: s, f: f}, nil
 }
 
+// FreeSpace returns how many bytes the directory's filesystem has free for
+// this process.
+func (s *Store) FreeSpace() (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.Dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
+
 // Open returns a reader of a committed blob. Returns EINVALID for a
 // malformed key and ENOTFOUND if no blob has the key.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -91,4 +92,20 @@ func readDir(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+func TestFreeSpace(t *testing.T) {
+	s := fs.NewStore(t.TempDir())
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	free, err := s.FreeSpace()
+	var st syscall.Statfs_t
+	syscall.Statfs(s.Dir, &st)
+	if err != nil || free <= 0 || free > int64(st.Blocks)*st.Bsize {
+		t.Errorf("FreeSpace = %d, %v; want more than 0 and at most the filesystem's %d bytes", free, err, int64(st.Blocks)*st.Bsize)
+	}
+	if _, err := fs.NewStore(filepath.Join(s.Dir, "missing")).FreeSpace(); err == nil {
+		t.Error("FreeSpace of a missing directory: no error")
+	}
 }

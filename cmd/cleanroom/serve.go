@@ -37,6 +37,10 @@ func defaultDataDir() string {
 // signed-in user can upload, so the disk needs a bound.
 const defaultMaxUpload = 256 << 30
 
+// defaultMinFree is the disk space uploads leave free unless the operator
+// says otherwise: a full disk would fail jobs and database writes.
+const defaultMinFree = 1 << 30
+
 // ServeConfig is what `cleanroom serve` is configured with.
 type ServeConfig struct {
 	Addr        string
@@ -51,6 +55,7 @@ type ServeConfig struct {
 	Kit         *worker.Kit     // mounted into every sandbox
 	Sandbox     sandboxConfig   // what scripts run in; see sandboxflag.go
 	MaxUpload   int64           // bytes of one uploaded ciphertext
+	MinFree     int64           // bytes an upload must leave free on the data directory's disk
 	KeepUnused  time.Duration   // how long an upload no dataset uses is kept; 0 for ever
 	TLSCert     string          // PEM certificate (chain) to serve HTTPS with, and its key
 	TLSKey      string
@@ -70,6 +75,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addSandboxFlags(fs, &c.Sandbox)
 	c.MaxUpload = defaultMaxUpload
 	fs.Var(&bytesFlag{&c.MaxUpload}, "max-upload-size", "largest dataset upload (its ciphertext) the server accepts: a `size` with a unit (64GiB, 1TiB); 0 for no limit")
+	c.MinFree = defaultMinFree
+	fs.Var(&bytesFlag{&c.MinFree}, "min-free-space", "free space an upload must leave on the data directory's disk, for jobs, results and the database: a `size` with a unit (1GiB, 10GiB); 0 checks nothing")
 	fs.DurationVar(&c.KeepUnused, "keep-unused-uploads", 24*time.Hour, "how long after its upload a ciphertext that no dataset uses (never published, replaced or removed) is kept before it is deleted; 0 keeps it for ever")
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (its chain after it); with --tls-key")
@@ -171,7 +178,7 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	m.Enclave = e
 	s := cleanhttp.NewServer()
 	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
-	s.Specs, s.MaxUploadSize, s.KeepUnused, s.BehindHTTPS = specs, c.MaxUpload, c.KeepUnused, c.BehindHTTPS
+	s.Specs, s.MaxUploadSize, s.MinFreeSpace, s.KeepUnused, s.BehindHTTPS = specs, c.MaxUpload, c.MinFree, c.KeepUnused, c.BehindHTTPS
 	if c.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
