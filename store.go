@@ -59,7 +59,9 @@ type Store interface {
 	AddToken(ctx context.Context, email string, tokenHash []byte) error
 	// UserByToken returns the user a live token belongs to. Returns EUNAUTHORIZED for unknown or revoked tokens.
 	UserByToken(ctx context.Context, tokenHash []byte) (*User, error)
-	// RevokeTokens revokes every token of a user and returns how many were live. Returns ENOTFOUND if there is no such user.
+	// RevokeTokens revokes every token of a user, and ends its sessions,
+	// and returns how many tokens were live. Returns ENOTFOUND if there is
+	// no such user.
 	RevokeTokens(ctx context.Context, email string) (int, error)
 	// ListUsers returns all users, by email.
 	ListUsers(ctx context.Context) ([]*User, error)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cleanroom-dev/cleanroom"
@@ -109,7 +110,7 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 	if err != nil {
 		hint := ""
 		if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
-			hint = "; if the server's certificate comes from your own certificate authority, set SSL_CERT_FILE to that authority's PEM file"
+			hint = "; if the server's certificate comes from your own certificate authority, trust it: on Linux set SSL_CERT_FILE to that authority's PEM file, elsewhere add it to the system's certificate store"
 		}
 		return nil, fmt.Errorf("cannot reach the cleanroom server at %s: %w%s", c.URL, err, hint)
 	}
@@ -139,8 +140,8 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 func plainLine(body []byte) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
 	line = strings.TrimSpace(line)
-	if line == "" || len(line) > 200 || !utf8.ValidString(line) || strings.HasPrefix(line, "<") {
-		return ""
+	if line == "" || len(line) > 200 || !utf8.ValidString(line) || strings.HasPrefix(line, "<") || strings.ContainsFunc(line, unicode.IsControl) {
+		return "" // not text, or text that could drive the terminal it is printed on
 	}
 	return line
 }

@@ -95,7 +95,9 @@ func (s *Server) Open() error {
 		ln = tls.NewListener(ln, s.TLS)
 	}
 	s.ln = ln
-	s.server = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	// The server's own complaints (TLS handshakes that fail, for one) go
+	// to the structured log with the rest.
+	s.server = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
 	go s.server.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopPruning = cancel

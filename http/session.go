@@ -31,7 +31,7 @@ import (
 // changes state must carry the session's CSRF token in CSRFHeader. The UI
 // reads that token from the session endpoints and keeps it in memory only;
 // another origin cannot read it, as the API sends no CORS headers. The
-// token is derived from the session id (csrfToken), so it is not stored.
+// token is derived from the session id (session.csrf), so it is not stored.
 // Requests with a bearer token (the CLI and the SDKs) carry no cookie and
 // are not affected.
 
@@ -97,7 +97,7 @@ type SessionResponse struct {
 
 // handleCreateSession exchanges an email and API token for a session cookie.
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	if err := checkSameOrigin(r); err != nil {
+	if err := checkSameOrigin(r, s.viaHTTPS(r)); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -134,14 +134,15 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: sess.id, Path: "/",
 		Expires: sess.expires, MaxAge: int(SessionTTL / time.Second),
-		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode,
 	})
 	writeJSON(w, http.StatusCreated, SessionResponse{Email: sess.email, CSRFToken: sess.csrf(), ExpiresAt: sess.expires.UTC()})
 }
 
-// secureCookies says whether session cookies must be marked Secure: when
-// the browser reached the server over HTTPS, directly or through a proxy.
-func (s *Server) secureCookies(r *http.Request) bool {
+// viaHTTPS says whether the browser reached the server over HTTPS,
+// directly or through a proxy (BehindHTTPS): then session cookies are
+// marked Secure and only an https:// origin is this one.
+func (s *Server) viaHTTPS(r *http.Request) bool {
 	return r.TLS != nil || s.BehindHTTPS
 }
 
@@ -171,7 +172,7 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -184,7 +185,7 @@ func (s *Server) cookieSession(r *http.Request) (*session, error) {
 	if err != nil || c.Value == "" {
 		return nil, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "not signed in; sign in with your email and API token")
 	}
-	if err := checkSameOrigin(r); err != nil {
+	if err := checkSameOrigin(r, s.viaHTTPS(r)); err != nil {
 		return nil, err
 	}
 	stored, err := s.Store.FindSession(r.Context(), sessionIDHash(c.Value))
@@ -225,11 +226,11 @@ func (s *Server) stillAdmitted(r *http.Request) error {
 	var tokenHash []byte
 	if sess := sessionFrom(r.Context()); sess != nil {
 		// Signing out deletes the session; expiry does not (for keepExpiredSessions).
-		switch _, err := s.Store.FindSession(r.Context(), sessionIDHash(sess.id)); cleanroom.ErrorCode(err) {
-		case "":
-		case cleanroom.ENOTFOUND:
-			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out while uploading; nothing was stored, sign in and upload again")
-		default:
+		_, err := s.Store.FindSession(r.Context(), sessionIDHash(sess.id))
+		switch {
+		case cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND:
+			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out (or your session ended over a day ago) while uploading; nothing was stored, sign in and upload again")
+		case err != nil:
 			return err
 		}
 		tokenHash = sess.tokenHash
@@ -256,9 +257,12 @@ func sessionFrom(ctx context.Context) *session {
 func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
 
 // checkSameOrigin refuses requests the browser says come from another site
-// or origin. Browsers send Sec-Fetch-Site and, on requests that change
-// state, Origin; clients that are not browsers send neither and pass.
-func checkSameOrigin(r *http.Request) error {
+// or origin (an http:// one, when the browser reached the server over
+// HTTPS: secure). Browsers send Sec-Fetch-Site and, on requests that
+// change state, Origin; clients that are not browsers send neither and
+// pass. Behind a proxy, the origin is compared with the Host header the
+// proxy passes on.
+func checkSameOrigin(r *http.Request, secure bool) error {
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "", "same-origin":
 	case "none": // typed into the address bar or opened from a bookmark
@@ -270,11 +274,7 @@ func checkSameOrigin(r *http.Request) error {
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
-		wantScheme := "http"
-		if r.TLS != nil {
-			wantScheme = "https"
-		}
-		if err != nil || !strings.EqualFold(u.Host, r.Host) || (r.TLS != nil && u.Scheme != wantScheme) {
+		if err != nil || !strings.EqualFold(u.Host, r.Host) || (secure && u.Scheme != "https") {
 			return cleanroom.Errorf(cleanroom.EFORBIDDEN, "request from origin %s refused; the API accepts browser requests only from its own web UI", o)
 		}
 	}

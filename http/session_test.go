@@ -1,13 +1,15 @@
 package http
 
 import (
-	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,9 +253,30 @@ func TestSessionStoredAsHash(t *testing.T) {
 	if _, err := db.FindSession(context.Background(), []byte(c.Value)); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
 		t.Errorf("the session is found by its plain id: %v", err)
 	}
+	// What is stored, in any usual encoding, is neither the cookie, nor the
+	// CSRF token, nor the API token.
+	var stores []string
+	for _, b := range [][]byte{stored.IDHash, stored.TokenHash} {
+		stores = append(stores, string(b), hex.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b), base64.StdEncoding.EncodeToString(b))
+	}
 	for _, secret := range []string{c.Value, sr.CSRFToken, token} {
-		if bytes.Contains(stored.IDHash, []byte(secret)) || bytes.Contains(stored.TokenHash, []byte(secret)) || strings.Contains(stored.Email, secret) {
+		if slices.Contains(stores, secret) || strings.Contains(stored.Email, secret) {
 			t.Errorf("the stored session %+v holds a secret", stored)
+		}
+	}
+}
+
+// Behind a proxy that ends TLS, a browser write must come from the https://
+// origin, as under TLS.
+func TestSessionBehindHTTPSOrigin(t *testing.T) {
+	ts, _, token := newSessionServer(t, false, func(s *Server) { s.BehindHTTPS = true })
+	c, sr := signIn(t, ts, token)
+	host := strings.TrimPrefix(ts.URL, "http://")
+	draft := `{"name":"x","owner":"ann@example.com","nodes":[],"participants":[]}`
+	for origin, want := range map[string]int{"http://" + host: 403, "https://" + host: 201} {
+		resp, body := do(t, ts, call{method: "POST", path: "/api/v1/drafts", body: draft, cookie: c, header: map[string]string{CSRFHeader: sr.CSRFToken, "Origin": origin}})
+		if resp.StatusCode != want {
+			t.Errorf("write from %s: %d %s, want %d", origin, resp.StatusCode, body, want)
 		}
 	}
 }

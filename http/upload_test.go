@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -555,7 +556,7 @@ func TestUploadStreamCredentialsEndMidway(t *testing.T) {
 		t.Fatalf("sign out: %v %v", resp, err)
 	}
 	c.Write(ctx, websocket.MessageBinary, half)
-	if got := lastError(t, messages(t, c)); got.Code != cleanroom.EUNAUTHORIZED || !strings.Contains(got.Message, "signed out while uploading") {
+	if got := lastError(t, messages(t, c)); got.Code != cleanroom.EUNAUTHORIZED || !strings.Contains(got.Message, "you signed out") {
 		t.Errorf("upload after sign-out: %+v, want refused", got)
 	}
 
@@ -745,6 +746,43 @@ func TestUploadDiskFull(t *testing.T) {
 	c, _, _ := e.dial(e.bearer(ann))
 	if msg := lastError(t, stream(t, c, StreamStart{Size: 2 << 20}, randomData(2<<20))).Message; !strings.Contains(msg, "disk filled up") {
 		t.Errorf("a stream that fills the disk: %q", msg)
+	}
+	e.noBlobs()
+}
+
+// sessionsFailAfter is a store whose session lookups fail after the first
+// ok ones.
+type sessionsFailAfter struct {
+	cleanroom.Store
+	ok atomic.Int32
+}
+
+func (s *sessionsFailAfter) FindSession(ctx context.Context, idHash []byte) (*cleanroom.Session, error) {
+	if s.ok.Add(-1) < 0 {
+		return nil, errors.New("disk I/O error")
+	}
+	return s.Store.FindSession(ctx, idHash)
+}
+
+// An upload whose session cannot be looked up again at its end (to tell
+// whether it was signed out meanwhile) stores nothing.
+func TestUploadSessionCheckFailsClosed(t *testing.T) {
+	e := newUploadEnv(t)
+	cookie, csrf := e.signIn("ann@example.com")
+	store := &sessionsFailAfter{Store: e.s.Store}
+	store.ok.Store(1) // admission
+	e.s.Store = store
+	req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/blobs", bytes.NewReader(randomData(1<<20)))
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set(CSRFHeader, csrf)
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("upload whose session cannot be checked at its end: %d %s, want 500", resp.StatusCode, got)
 	}
 	e.noBlobs()
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // CreateSession stores a new session. Returns ECONFLICT if its user
-// already has max sessions that have not expired at now.
+// already has max sessions that have not expired at now (RevokeTokens
+// deletes those of revoked tokens).
 func (db *DB) CreateSession(ctx context.Context, s *cleanroom.Session, now time.Time, max int) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		var live int

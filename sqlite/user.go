@@ -52,7 +52,8 @@ func (db *DB) UserByToken(ctx context.Context, tokenHash []byte) (*cleanroom.Use
 	return u, nil
 }
 
-// RevokeTokens revokes every token of a user and returns how many were live. Returns ENOTFOUND if there is no such user.
+// RevokeTokens revokes every token of a user, and ends its sessions, and
+// returns how many tokens were live. Returns ENOTFOUND if there is no such user.
 func (db *DB) RevokeTokens(ctx context.Context, email string) (int, error) {
 	var revoked int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -66,7 +67,11 @@ func (db *DB) RevokeTokens(ctx context.Context, email string) (int, error) {
 		if err != nil {
 			return err
 		}
-		revoked, err = res.RowsAffected()
+		if revoked, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// The browser sessions made from those tokens end with them.
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE email = ?`, email)
 		return err
 	})
 	return int(revoked), err

@@ -356,8 +356,11 @@ func hex(s string) string { return cleanroom.DefinitionID([]byte(s)) }
 func testSessions(t *testing.T, s cleanroom.Store) {
 	must(t, s.CreateUser(ctx, "ann@example.com"))
 	must(t, s.CreateUser(ctx, "bob@example.com"))
+	tokens := map[string][]byte{"ann@example.com": bytes.Repeat([]byte{101}, 32), "bob@example.com": bytes.Repeat([]byte{102}, 32), "nobody@example.com": bytes.Repeat([]byte{103}, 32)}
+	must(t, s.AddToken(ctx, "ann@example.com", tokens["ann@example.com"]))
+	must(t, s.AddToken(ctx, "bob@example.com", tokens["bob@example.com"]))
 	sess := func(id byte, email string, expires time.Time) *cleanroom.Session {
-		return &cleanroom.Session{IDHash: bytes.Repeat([]byte{id}, 32), Email: email, TokenHash: bytes.Repeat([]byte{id + 100}, 32), Expires: expires}
+		return &cleanroom.Session{IDHash: bytes.Repeat([]byte{id}, 32), Email: email, TokenHash: tokens[email], Expires: expires}
 	}
 	must(t, s.CreateSession(ctx, sess(1, "ann@example.com", at(60)), at(0), 2))
 	must(t, s.CreateSession(ctx, sess(2, "ann@example.com", at(10)), at(0), 2))
@@ -396,4 +399,23 @@ func testSessions(t *testing.T, s cleanroom.Store) {
 			t.Errorf("session %d, not expired, was deleted: %v", id, err)
 		}
 	}
+
+	// Revoking a user's tokens ends their sessions, which then no longer
+	// count: a new token may sign in at once.
+	must(t, s.CreateSession(ctx, sess(6, "ann@example.com", at(60)), at(10), 2))
+	wantCode(t, "CreateSession past the user's limit", s.CreateSession(ctx, sess(7, "ann@example.com", at(60)), at(10), 2), cleanroom.ECONFLICT)
+	if _, err := s.RevokeTokens(ctx, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []byte{3, 6} {
+		_, err := s.FindSession(ctx, sess(id, "", time.Time{}).IDHash)
+		wantCode(t, "FindSession after RevokeTokens", err, cleanroom.ENOTFOUND)
+	}
+	if _, err := s.FindSession(ctx, sess(4, "", time.Time{}).IDHash); err != nil {
+		t.Errorf("revoking ann's tokens ended bob's session: %v", err)
+	}
+	tokens["ann@example.com"] = bytes.Repeat([]byte{104}, 32)
+	must(t, s.AddToken(ctx, "ann@example.com", tokens["ann@example.com"]))
+	must(t, s.CreateSession(ctx, sess(7, "ann@example.com", at(60)), at(10), 2))
+	must(t, s.CreateSession(ctx, sess(8, "ann@example.com", at(60)), at(10), 2))
 }

@@ -83,8 +83,13 @@ func TestServeTLS(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("cleanroom dcrs over HTTPS, trusting the certificate: %v\n%s", err, out)
 	}
-	if _, stderr, err := s.cli(owner, "dcrs"); err == nil || !strings.Contains(stderr, "certificate") {
-		t.Errorf("cleanroom dcrs over HTTPS, not trusting the certificate: %v\n%s", err, stderr)
+	if _, stderr, err := s.cli(owner, "dcrs"); err == nil || !strings.Contains(stderr, "set SSL_CERT_FILE") {
+		t.Errorf("cleanroom dcrs over HTTPS, not trusting the certificate: %v\n%s\nwant a hint to set SSL_CERT_FILE", err, stderr)
+	}
+	plain := *s
+	plain.URL = "http://" + strings.TrimPrefix(s.URL, "https://")
+	if _, stderr, err := plain.cli(owner, "dcrs"); err == nil || !strings.Contains(stderr, "HTTP request to an HTTPS server") {
+		t.Errorf("cleanroom dcrs over plain HTTP to the HTTPS server: %v\n%s\nwant the server's words", err, stderr)
 	}
 }
 
@@ -171,5 +176,21 @@ func TestSessionSurvivesRestart(t *testing.T) {
 	}
 	if got := get(s.URL, dropped); got != http.StatusUnauthorized {
 		t.Errorf("a session signed out before the restart: %d, want 401", got)
+	}
+}
+
+// TestServeBehindHTTPS: behind a proxy that ends TLS, the session cookie
+// the proxy passes back is marked Secure.
+func TestServeBehindHTTPS(t *testing.T) {
+	s := startServer(t, "", "--behind-https")
+	owner := s.addUser("owner@example.com")
+	body := `{"email": "owner@example.com", "token": "` + owner.Token + `"}`
+	resp, err := http.Post(s.URL+"/api/v1/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+		t.Errorf("sign-in through the proxy: %d, cookies %v; want 201 and a Secure session cookie", resp.StatusCode, resp.Cookies())
 	}
 }

@@ -118,6 +118,11 @@ def create_client(user_email: str, api_token: str, url: Optional[str] = None, *,
     return Client(user_email, api_token, url=url, specs=specs)
 
 
+# OpenSSL's verify codes for a certificate whose authority is not trusted:
+# self-signed (18), self-signed in the chain (19), issuer unknown (20, 21).
+_UNKNOWN_AUTHORITY = (18, 19, 20, 21)
+
+
 class Client:
     """Calls one cleanroom server as one user. See :func:`create_client`."""
 
@@ -148,9 +153,11 @@ class Client:
         try:
             conn.connect()
         except ssl.SSLCertVerificationError as e:
-            raise UnreachableError(
-                f"cannot reach the cleanroom server at {self.url}: {e}; if the server's certificate comes from "
-                "your own certificate authority, set SSL_CERT_FILE to that authority's PEM file") from None
+            hint = ""
+            if e.verify_code in _UNKNOWN_AUTHORITY:
+                hint = ("; if the server's certificate comes from your own certificate authority, "
+                        "set SSL_CERT_FILE to that authority's PEM file")
+            raise UnreachableError(f"cannot reach the cleanroom server at {self.url}: {e}{hint}") from None
         except OSError as e:
             raise UnreachableError(f"cannot reach the cleanroom server at {self.url}: {e}") from None
         # Bodies go out in many writes; without this small ones wait for ACKs.
