@@ -79,7 +79,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&bytesFlag{&c.MinFree}, "min-free-space", "free space an upload must leave on the data directory's disk, for jobs, results and the database: a `size` with a unit (1GiB, 10GiB); 0 checks nothing")
 	fs.DurationVar(&c.KeepUnused, "keep-unused-uploads", 24*time.Hour, "how long after its upload a ciphertext that no dataset uses (never published, replaced or removed) is kept before it is deleted; 0 keeps it for ever")
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
-	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (its chain after it); with --tls-key")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (its chain after it), read again when it changes; with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.BoolVar(&c.BehindHTTPS, "behind-https", false, "browsers reach this server over HTTPS through a reverse proxy that ends TLS: mark session cookies Secure")
 	workerBin := workerBinFlag(fs)
@@ -180,14 +180,14 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	s.Addr, s.Store, s.Blobs, s.Enclave, s.Logger = c.Addr, m.DB, m.Blobs, e, logger
 	s.Specs, s.MaxUploadSize, s.MinFreeSpace, s.KeepUnused, s.BehindHTTPS = specs, c.MaxUpload, c.MinFree, c.KeepUnused, c.BehindHTTPS
 	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		certs, err := loadCertFiles(c.TLSCert, c.TLSKey, logger)
 		if err != nil {
 			m.Close()
 			return nil, hintError(fmt.Sprintf("load the TLS certificate: %v", err), "pass --tls-cert a PEM certificate (its chain after it) and --tls-key its PEM private key")
 		}
 		// HTTP/1.1 only (no h2 offered): upload streams are WebSockets,
 		// which start with an HTTP/1.1 upgrade.
-		s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.TLS = &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12}
 	}
 	if err := s.Open(); err != nil {
 		m.Close()

@@ -194,3 +194,47 @@ func TestServeBehindHTTPS(t *testing.T) {
 		t.Errorf("sign-in through the proxy: %d, cookies %v; want 201 and a Secure session cookie", resp.StatusCode, resp.Cookies())
 	}
 }
+
+// TestServeTLSRenewal: certificate files replaced while the server runs
+// are served from the next connection on, without a restart; a pair that
+// does not load is logged and the one before goes on being served.
+func TestServeTLSRenewal(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := selfSignedCert(t, dir)
+	s := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+	served := func() []byte {
+		t.Helper()
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(s.URL, "https://"), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	fileCert := func(f string) []byte {
+		b, _ := os.ReadFile(f)
+		block, _ := pem.Decode(b)
+		return block.Bytes
+	}
+	replace := func(src, dst string, at time.Time) {
+		b, _ := os.ReadFile(src)
+		os.WriteFile(dst, b, 0o600)
+		os.Chtimes(dst, at, at)
+	}
+	first := fileCert(certFile)
+	if !bytes.Equal(served(), first) {
+		t.Fatal("the server does not serve --tls-cert")
+	}
+
+	// A new certificate without its key: refused, the old one stays.
+	newCert, newKey := selfSignedCert(t, t.TempDir())
+	replace(newCert, certFile, time.Now().Add(time.Minute))
+	if !bytes.Equal(served(), first) || !strings.Contains(s.log.String(), "do not load") {
+		t.Errorf("a certificate whose key did not come with it: served another, or logged nothing:\n%s", s.log.String())
+	}
+	// Then its key: the renewed certificate is served.
+	replace(newKey, keyFile, time.Now().Add(2*time.Minute))
+	if got := served(); !bytes.Equal(got, fileCert(newCert)) {
+		t.Error("the renewed certificate is not served")
+	}
+}
