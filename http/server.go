@@ -64,8 +64,8 @@ type Server struct {
 	// TLS, if set, makes the server speak HTTPS only.
 	TLS *tls.Config
 	// BehindHTTPS says that browsers reach the server over HTTPS through a
-	// proxy that ends TLS, so session cookies are marked Secure even on
-	// the proxy's plain HTTP requests.
+	// proxy that ends TLS: session cookies are marked Secure, and browser
+	// requests must come from the https:// origin, as under TLS.
 	BehindHTTPS bool
 	Logger      *slog.Logger
 	Now         func() time.Time

@@ -81,7 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.ImagesDir, "images", defaultImagesDir(), imagesUsage)
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (its chain after it), read again when it changes; with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
-	fs.BoolVar(&c.BehindHTTPS, "behind-https", false, "browsers reach this server over HTTPS through a reverse proxy that ends TLS: mark session cookies Secure")
+	fs.BoolVar(&c.BehindHTTPS, "behind-https", false, "browsers reach this server over HTTPS through a reverse proxy that ends TLS (it must pass the Host header on): mark session cookies Secure and take browser requests only from the https:// origin")
 	workerBin := workerBinFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
