@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/crypt"
 )
 
 // DefaultURL is the server a client talks to when none is given.
@@ -24,6 +26,13 @@ const DefaultURL = "http://127.0.0.1:8080"
 
 // emailHeader must match the server's http.EmailHeader.
 const emailHeader = "X-Cleanroom-Email"
+
+// The headers of downloads sealed to the client (http/sealed.go).
+const (
+	recipientHeader = "X-Cleanroom-Recipient"
+	sealedKeyHeader = "X-Cleanroom-Sealed-Key"
+	jobHeader       = "X-Cleanroom-Job"
+)
 
 // statusCodes maps HTTP statuses back to error codes for responses without
 // a JSON error body; it mirrors the server's table.
@@ -93,10 +102,15 @@ func decode(r io.Reader, out any) error {
 }
 
 // send sends a request and returns the response if its status is 2xx.
-func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string, length int64) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string, length int64, header ...http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range header {
+		for k, v := range h {
+			req.Header.Set(k, v[0])
+		}
 	}
 	if length >= 0 {
 		req.ContentLength = length
@@ -269,25 +283,64 @@ func (c *Client) Wait(ctx context.Context, id string) (*cleanroom.Job, error) {
 
 // Logs returns a job's logs, where the node's log policy releases them.
 func (c *Client) Logs(ctx context.Context, id string) (string, error) {
-	resp, err := c.send(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/logs", nil, "", -1)
+	rc, err := c.sealedDownload(ctx, "/api/v1/jobs/"+url.PathEscape(id)+"/logs", id, crypt.LogsAD)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
 	return string(b), err
 }
 
 // Result writes the zip of a succeeded job to w and returns its size.
 func (c *Client) Result(ctx context.Context, id string, w io.Writer) (int64, error) {
-	resp, err := c.send(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/result", nil, "", -1)
+	rc, err := c.sealedDownload(ctx, "/api/v1/jobs/"+url.PathEscape(id)+"/result", id, crypt.ResultAD)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	n, err := io.Copy(w, resp.Body)
+	defer rc.Close()
+	n, err := io.Copy(w, rc)
 	if err != nil {
 		return n, fmt.Errorf("download result of job %s: %w", id, err)
 	}
 	return n, nil
+}
+
+// sealedDownload fetches a job's stored result, logs or validation report
+// sealed to a key made for this download (http/sealed.go) and returns it
+// decrypted as it is read, with ad(job) its associated data. jobID is the
+// job when the caller knows it, else "" to take the one the server names.
+// What the server sends is authenticated: a tampered or cut stream, or a
+// key for another job, fails the read.
+func (c *Client) sealedDownload(ctx context.Context, path, jobID string, ad func(string) []byte) (io.ReadCloser, error) {
+	recipient, err := crypt.GeneratePrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(ctx, "GET", path, nil, "", -1, http.Header{recipientHeader: {base64.StdEncoding.EncodeToString(recipient.PublicKey())}})
+	if err != nil {
+		return nil, err
+	}
+	if jobID == "" {
+		jobID = resp.Header.Get(jobHeader)
+	}
+	sealed, err := base64.StdEncoding.DecodeString(resp.Header.Get(sealedKeyHeader))
+	if err != nil || len(sealed) == 0 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the server sent no key sealed to this client (%s); is it an older cleanroom server?", sealedKeyHeader)
+	}
+	key, err := recipient.Open(crypt.ResultKeyInfo(jobID), sealed)
+	if err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the key the server sent for job %s does not open: %w", jobID, err)
+	}
+	r, err := crypt.NewDecryptReader(resp.Body, key, ad(jobID))
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, resp.Body}, nil
 }

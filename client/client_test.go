@@ -45,3 +45,10 @@ func TestErrorShowsPlainAnswer(t *testing.T) {
 		}
 	}
 }
+
+// The client's header names are the server's.
+func TestSealedHeadersMirrorServer(t *testing.T) {
+	if recipientHeader != cleanhttp.RecipientHeader || sealedKeyHeader != cleanhttp.SealedKeyHeader || jobHeader != cleanhttp.JobHeader {
+		t.Error("the client's sealed-download headers differ from the server's")
+	}
+}

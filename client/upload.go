@@ -128,6 +128,11 @@ func (c *Client) ValidationReport(ctx context.Context, dcrID, node string) (*tab
 			}
 		}
 	}
+	rc, err := c.sealedDownload(ctx, nodePath(dcrID, node)+"/dataset/report", "", crypt.ResultAD)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
 	var rep table.Report
-	return &rep, c.do(ctx, "GET", nodePath(dcrID, node)+"/dataset/report", nil, &rep)
+	return &rep, decode(rc, &rep)
 }

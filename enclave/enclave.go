@@ -235,6 +235,23 @@ func (e *Enclave) OpenResult(ctx context.Context, job *cleanroom.Job) (io.ReadCl
 	return e.openSealed(ctx, job, cleanroom.JobResultKey(job.ID), crypt.ResultAD(job.ID))
 }
 
+// SealJobKey returns the key a job's result and logs are stored under,
+// sealed with HPKE to recipient (a client's 32-byte X25519 public key)
+// and bound to the job (crypt.ResultKeyInfo), so that the client decrypts
+// the stored ciphertext itself and nothing between sees the plaintext.
+// Returns EINVALID for a recipient that is not an X25519 public key.
+func (e *Enclave) SealJobKey(job *cleanroom.Job, recipient []byte) ([]byte, error) {
+	key, err := e.key.Open(crypt.ResultKeyInfo(job.ID), job.SealedKey)
+	if err != nil {
+		return nil, fmt.Errorf("unseal result key of job %s: %w", job.ID, err)
+	}
+	sealed, err := crypt.Seal(recipient, crypt.ResultKeyInfo(job.ID), key)
+	if err != nil {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the recipient key is not an X25519 public key: %v", err)
+	}
+	return sealed, nil
+}
+
 // OpenLogs returns the plaintext logs of a job, where its policy kept them.
 func (e *Enclave) OpenLogs(ctx context.Context, job *cleanroom.Job) (io.ReadCloser, error) {
 	return e.openSealed(ctx, job, cleanroom.JobLogsKey(job.ID), crypt.LogsAD(job.ID))

@@ -232,13 +232,17 @@ func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) 
 		s.Error(w, r, err)
 		return
 	}
-	rc, err := s.Enclave.OpenResult(r.Context(), job)
+	rc, sealed, err := s.openJobBlob(w, r, job, false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer rc.Close()
-	w.Header().Set("Content-Type", "application/json")
+	if sealed {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	io.Copy(w, rc)
 }
 

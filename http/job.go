@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
+	"github.com/cleanroom-dev/cleanroom/crypt"
 )
 
 // computeNodeForAnalyst returns the clean room and compute node of the path
@@ -230,13 +231,17 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	rc, err := s.Enclave.OpenLogs(r.Context(), job)
+	rc, sealed, err := s.openJobBlob(w, r, job, true)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer rc.Close()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if sealed {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	io.Copy(w, rc)
 }
 
@@ -277,19 +282,22 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	rc, err := s.Enclave.OpenResult(r.Context(), job)
+	rc, sealed, err := s.openJobBlob(w, r, job, false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer rc.Close()
 	// A compute node's result is its zip; a data node's, its validation report.
-	ctype, name := "application/zip", job.Node+".zip"
+	ctype, name, size := "application/zip", job.Node+".zip", job.ResultSize
 	if n.Kind.IsData() {
 		ctype, name = "application/json", job.Node+"-validation.json"
 	}
+	if sealed {
+		ctype, size = "application/octet-stream", crypt.CiphertextSize(size)
+	}
 	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Length", strconv.FormatInt(job.ResultSize, 10))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; cutting the connection makes the client see a broken download, not a short zip.

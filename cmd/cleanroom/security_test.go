@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/client"
+	"github.com/cleanroom-dev/cleanroom/crypt"
 )
 
 // roles publishes a clean room with one user per role and returns them.
@@ -420,5 +423,94 @@ func TestBoundedConcurrency(t *testing.T) {
 	}
 	for _, id := range []string{first.ID, second.ID} {
 		r.analyst.Cancel(ctx, id)
+	}
+}
+
+// TestSealedDownloads: a result and logs are sent as the stored
+// ciphertext, with the job's key sealed to the key the client sent; the
+// plaintext is in no response body, only the client that made the key
+// opens it, and a malformed key is refused with the fix.
+func TestSealedDownloads(t *testing.T) {
+	s := startServer(t, "")
+	script := "import os\ntext = open('/input/data').read()\nprint('log:', text)\nopen('/output/out.txt', 'w').write(text.upper())\n"
+	r := setupRoles(t, s, script, false)
+	// Logs on success are on for this node: republish with them.
+	def, err := r.owner.DCR(context.Background(), r.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := *def.Definition
+	d.Name = "sealed"
+	for i := range d.Nodes {
+		if d.Nodes[i].Name == "compute" {
+			d.Nodes[i].EnableLogsOnSuccess = true
+		}
+	}
+	id := publish(t, r.owner, &d)
+	uploadString(t, r.dataOwner, id, "data", "secret-value")
+	job := runJob(t, r.analyst, id, "compute")
+	if job.State != cleanroom.JobSucceeded {
+		t.Fatalf("job %s: %s", job.State, job.Error)
+	}
+
+	get := func(path string, recipient []byte) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+r.analyst.Token)
+		req.Header.Set("X-Cleanroom-Email", r.analyst.Email)
+		if recipient != nil {
+			req.Header.Set("X-Cleanroom-Recipient", base64.StdEncoding.EncodeToString(recipient))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, body
+	}
+	mine, _ := crypt.GeneratePrivateKey()
+	other, _ := crypt.GeneratePrivateKey()
+	for _, tc := range []struct {
+		path, plaintext string
+		ad              []byte
+	}{
+		{"/api/v1/jobs/" + job.ID + "/result", "SECRET-VALUE", crypt.ResultAD(job.ID)},
+		{"/api/v1/jobs/" + job.ID + "/logs", "log: secret-value", crypt.LogsAD(job.ID)},
+	} {
+		resp, body := get(tc.path, mine.PublicKey())
+		if resp.StatusCode != 200 || bytes.Contains(body, []byte("secret-value")) || bytes.Contains(body, []byte("SECRET-VALUE")) || bytes.HasPrefix(body, []byte("PK\x03\x04")) {
+			t.Fatalf("sealed %s: %d, plaintext in the body: %v", tc.path, resp.StatusCode, bytes.Contains(bytes.ToLower(body), []byte("secret-value")))
+		}
+		sealed, _ := base64.StdEncoding.DecodeString(resp.Header.Get("X-Cleanroom-Sealed-Key"))
+		if _, err := other.Open(crypt.ResultKeyInfo(job.ID), sealed); err == nil {
+			t.Errorf("%s: another key opens the sealed key", tc.path)
+		}
+		key, err := mine.Open(crypt.ResultKeyInfo(job.ID), sealed)
+		if err != nil {
+			t.Fatalf("%s: the client's key does not open the sealed key: %v", tc.path, err)
+		}
+		plain, err := crypt.NewDecryptReader(bytes.NewReader(body), key, tc.ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(plain)
+		if err != nil {
+			t.Fatalf("%s: decrypting: %v", tc.path, err)
+		}
+		if tc.path[len(tc.path)-4:] == "logs" && !bytes.Contains(got, []byte(tc.plaintext)) {
+			t.Errorf("%s decrypts to %q", tc.path, got)
+		}
+		if tc.path[len(tc.path)-6:] == "result" && unzip(t, got)["out.txt"] != tc.plaintext {
+			t.Errorf("%s does not decrypt to a zip holding out.txt = %q", tc.path, tc.plaintext)
+		}
+	}
+	if resp, body := get("/api/v1/jobs/"+job.ID+"/result", []byte("short")); resp.StatusCode != 400 || !bytes.Contains(body, []byte("32-byte X25519 public key")) {
+		t.Errorf("a malformed recipient key: %d %s, want 400 saying what it must be", resp.StatusCode, body)
+	}
+	// The Go client takes this path, and gets the plaintext.
+	var zipped bytes.Buffer
+	if _, err := r.analyst.Result(context.Background(), job.ID, &zipped); err != nil || unzip(t, zipped.Bytes())["out.txt"] != "SECRET-VALUE" {
+		t.Errorf("the Go client's result: %v", err)
 	}
 }
