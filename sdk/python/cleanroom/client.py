@@ -165,7 +165,8 @@ class Client:
         return conn
 
     def _request(self, method: str, path: str, body: Union[None, bytes, Iterable[bytes]] = None, *,
-                 content_type: Optional[str] = None, length: Optional[int] = None
+                 content_type: Optional[str] = None, length: Optional[int] = None,
+                 headers: Optional[dict] = None
                  ) -> Tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send a request and return the connection and its 2xx response.
 
@@ -189,6 +190,8 @@ class Client:
             conn.putheader("Accept", _JSON)
             if content_type:
                 conn.putheader("Content-Type", content_type)
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
             if length is not None:
                 conn.putheader("Content-Length", str(length))
             elif body is not None:
@@ -494,7 +497,9 @@ class Client:
             if job:
                 self.wait_for_job(job)
             try:
-                return self._call("GET", _node_path(dcr_id, node) + "/dataset/report")
+                report = io.BytesIO()
+                self._sealed_download(_node_path(dcr_id, node) + "/dataset/report", None, crypto.result_ad, report)
+                return json.loads(report.getvalue())
             except ConflictError:
                 # Another dataset was published meanwhile: wait for its check.
                 if not job or job == waited:
@@ -533,25 +538,35 @@ class Client:
 
     def get_logs(self, job_id: str) -> str:
         """A job's logs, where the node's log policy releases them."""
-        conn, resp = self._request("GET", "/api/v1/jobs/" + _q(job_id) + "/logs")
-        try:
-            return resp.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
+        logs = io.BytesIO()
+        self._sealed_download("/api/v1/jobs/" + _q(job_id) + "/logs", job_id, crypto.logs_ad, logs)
+        return logs.getvalue().decode("utf-8", "replace")
 
     def download_result(self, job_id: str, out: BinaryIO) -> int:
         """Write the result zip of a succeeded job to ``out``; returns its size."""
-        conn, resp = self._request("GET", "/api/v1/jobs/" + _q(job_id) + "/result")
-        n = 0
+        return self._sealed_download("/api/v1/jobs/" + _q(job_id) + "/result", job_id, crypto.result_ad, out)
+
+    def _sealed_download(self, path: str, job_id: Optional[str], associated_data, out: BinaryIO) -> int:
+        """Fetch a job's stored result, logs or validation report sealed to
+        a key made for this request, write it decrypted to ``out`` and
+        return how many bytes that was. The server sends the stored
+        ciphertext and the job's key sealed to that key (so nothing between
+        sees the plaintext), and the job's id when ``job_id`` is None. A
+        tampered or cut stream raises :class:`IntegrityError`; ``out`` may
+        then hold a part and must be discarded."""
+        private = os.urandom(32)  # any 32 bytes are an X25519 private key
+        recipient = base64.b64encode(crypto.public_key_of(private)).decode()
+        conn, resp = self._request("GET", path, headers={"X-Cleanroom-Recipient": recipient})
         try:
-            while True:
-                chunk = resp.read(_BODY_CHUNK)
-                if not chunk:
-                    break
+            job = job_id or resp.getheader("X-Cleanroom-Job") or ""
+            sealed = base64.b64decode(resp.getheader("X-Cleanroom-Sealed-Key") or "")
+            key = crypto.open_sealed(private, crypto.result_key_info(job), sealed)
+            n = 0
+            for chunk in crypto.decrypt_stream(resp, key, associated_data(job)):
                 out.write(chunk)
                 n += len(chunk)
         except (OSError, http.client.HTTPException) as e:
-            raise UnreachableError(f"download of the result of job {job_id} broke off: {e}") from None
+            raise UnreachableError(f"download of {path} broke off: {e}") from None
         finally:
             conn.close()
         return n
