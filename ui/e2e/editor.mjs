@@ -127,7 +127,7 @@ try {
     const state = comp.getByTestId("job-state");
     await ap.waitForFunction((el) => ["succeeded", "failed", "cancelled"].includes(el.innerText.trim()), await state.elementHandle(), { timeout: 120000, polling: 100 });
     assert((await state.innerText()).trim() === "succeeded", `${name}: ${await comp.innerText()}`);
-    const [download] = await Promise.all([ap.waitForEvent("download"), comp.getByRole("link", { name: `Download ${name}.zip` }).first().click()]);
+    const [download] = await Promise.all([ap.waitForEvent("download"), comp.getByRole("button", { name: `Download ${name}.zip` }).first().click()]);
     await download.saveAs(path.join(out, `${name}.zip`));
   }
   await shot(ap, "sql-and-r-runs");

@@ -175,7 +175,7 @@ try {
   log("job states seen:", [...states]);
   assert(states.has("succeeded"), `the job did not succeed: ${[...states]} ${await comp.innerText()}`);
   await shot(ap, "run");
-  const [download] = await Promise.all([ap.waitForEvent("download"), comp.getByRole("link", { name: "Download uppercase_text_node.zip" }).first().click()]);
+  const [download] = await Promise.all([ap.waitForEvent("download"), comp.getByRole("button", { name: "Download uppercase_text_node.zip" }).first().click()]);
   assert(download.suggestedFilename() === "uppercase_text_node.zip", `download name ${download.suggestedFilename()}`);
   await download.saveAs(path.join(out, "uppercase_text_node.zip"));
 

@@ -49,8 +49,8 @@ export async function errorFrom(resp: Response): Promise<ApiError> {
 }
 
 /** request calls the API and returns the response, throwing ApiError. */
-export async function request(method: string, path: string, body?: unknown, opts: { raw?: BodyInit; signal?: AbortSignal } = {}): Promise<Response> {
-  const headers: Record<string, string> = method === "GET" || method === "HEAD" ? {} : csrfHeaders();
+export async function request(method: string, path: string, body?: unknown, opts: { raw?: BodyInit; signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...(method === "GET" || method === "HEAD" ? {} : csrfHeaders()), ...opts.headers };
   let payload: BodyInit | undefined = opts.raw;
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";

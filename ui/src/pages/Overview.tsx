@@ -3,7 +3,8 @@
 // browser), and the computations analysts run.
 
 import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, api, errorText, request } from "../api";
+import { ApiError, api, errorText } from "../api";
+import { logsAD, resultAD, saveAs, sealedDownload } from "../download";
 import { CodeEditor, type Language } from "../components/CodeEditor";
 import { ErrorText, formatBytes, formatTime } from "../components/common";
 import { uploadDataset, type Progress } from "../upload";
@@ -278,7 +279,8 @@ function Report({ dcrID, node, dataset }: { dcrID: string; node: string; dataset
       }
       if (stop) return;
       try {
-        setReport(await api<ValidationReport>("GET", `/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report`));
+        const report = await sealedDownload(`/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report`, null, resultAD);
+        setReport(JSON.parse(await report.text()) as ValidationReport);
       } finally {
         setPending(false);
       }
@@ -322,6 +324,7 @@ function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRu
   const [listError, setListError] = useState<string | null>(null);
   const [logs, setLogs] = useState<Record<string, string>>({});
   const [logErrors, setLogErrors] = useState<Record<string, string>>({});
+  const [downloadErrors, setDownloadErrors] = useState<Record<string, string>>({});
   const [file, setFile] = useState<string | null>(null);
   const alive = useRef(true);
   useEffect(() => () => void (alive.current = false), []);
@@ -368,10 +371,18 @@ function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRu
       setRunError(errorText(err));
     }
   };
+  // The zip is decrypted here: the server sends it sealed to this page.
+  const download = async (j: Job) => {
+    setDownloadErrors((e) => ({ ...e, [j.id]: "" }));
+    try {
+      saveAs(await sealedDownload(`/api/v1/jobs/${j.id}/result`, j.id, resultAD), `${node.name}.zip`);
+    } catch (err) {
+      setDownloadErrors((e) => ({ ...e, [j.id]: errorText(err) }));
+    }
+  };
   const showLogs = async (j: Job) => {
     try {
-      const resp = await request("GET", `/api/v1/jobs/${j.id}/logs`);
-      const text = await resp.text();
+      const text = await (await sealedDownload(`/api/v1/jobs/${j.id}/logs`, j.id, logsAD)).text();
       setLogs((l) => ({ ...l, [j.id]: text }));
     } catch (err) {
       setLogErrors((l) => ({ ...l, [j.id]: err instanceof ApiError ? err.message : errorText(err) }));
@@ -428,10 +439,11 @@ function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRu
                   <span key={i} className="warning"> {w}</span>
                 ))}
                 {j.state === "succeeded" && (
-                  <a className="button small" href={`/api/v1/jobs/${j.id}/result`} download={`${node.name}.zip`}>
+                  <button type="button" className="small" onClick={() => download(j)}>
                     Download {node.name}.zip
-                  </a>
+                  </button>
                 )}
+                {downloadErrors[j.id] && <span className="error"> {downloadErrors[j.id]}</span>}
                 {!isDone(j.state) && (
                   <button type="button" className="small" onClick={() => cancel(j)}>
                     Cancel
