@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -230,10 +229,6 @@ func (e *Enclave) work(ctx context.Context) {
 	}
 }
 
-// OpenResult returns the plaintext zip of a succeeded job, decrypted as it is read.
-func (e *Enclave) OpenResult(ctx context.Context, job *cleanroom.Job) (io.ReadCloser, error) {
-	return e.openSealed(ctx, job, cleanroom.JobResultKey(job.ID), crypt.ResultAD(job.ID))
-}
 
 // SealJobKey returns the key a job's result and logs are stored under,
 // sealed with HPKE to recipient (a client's 32-byte X25519 public key)
@@ -250,31 +245,4 @@ func (e *Enclave) SealJobKey(job *cleanroom.Job, recipient []byte) ([]byte, erro
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the recipient key is not an X25519 public key: %v", err)
 	}
 	return sealed, nil
-}
-
-// OpenLogs returns the plaintext logs of a job, where its policy kept them.
-func (e *Enclave) OpenLogs(ctx context.Context, job *cleanroom.Job) (io.ReadCloser, error) {
-	return e.openSealed(ctx, job, cleanroom.JobLogsKey(job.ID), crypt.LogsAD(job.ID))
-}
-
-func (e *Enclave) openSealed(ctx context.Context, job *cleanroom.Job, blobKey string, ad []byte) (io.ReadCloser, error) {
-	key, err := e.key.Open(crypt.ResultKeyInfo(job.ID), job.SealedKey)
-	if err != nil {
-		return nil, fmt.Errorf("unseal result key of job %s: %w", job.ID, err)
-	}
-	rc, err := e.Blobs.Open(ctx, blobKey)
-	if err != nil {
-		return nil, err
-	}
-	r, err := crypt.NewDecryptReader(rc, key, ad)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	return readCloser{r, rc}, nil
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }

@@ -228,21 +228,14 @@ func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) 
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "validating the dataset of node %q did not finish: %s", n.Name, job.Error))
 		return
 	}
-	if err := s.audit(r, dcr.ID, cleanroom.AuditReportRead, n.Name, job.ID); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	rc, sealed, err := s.openJobBlob(w, r, job, false)
+	rc, err := s.openSealed(w, r, job, false, func() error {
+		return s.audit(r, dcr.ID, cleanroom.AuditReportRead, n.Name, job.ID)
+	})
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer rc.Close()
-	if sealed {
-		w.Header().Set("Content-Type", "application/octet-stream")
-	} else {
-		w.Header().Set("Content-Type", "application/json")
-	}
 	io.Copy(w, rc)
 }
 

@@ -227,21 +227,14 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, noLogsError(job, n))
 		return
 	}
-	if err := s.audit(r, job.DCRID, cleanroom.AuditLogsRead, job.Node, job.ID); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	rc, sealed, err := s.openJobBlob(w, r, job, true)
+	rc, err := s.openSealed(w, r, job, true, func() error {
+		return s.audit(r, job.DCRID, cleanroom.AuditLogsRead, job.Node, job.ID)
+	})
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer rc.Close()
-	if sealed {
-		w.Header().Set("Content-Type", "application/octet-stream")
-	} else {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	}
 	io.Copy(w, rc)
 }
 
@@ -278,26 +271,21 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 	if n.Kind.IsData() {
 		action = cleanroom.AuditReportRead
 	}
-	if err := s.audit(r, job.DCRID, action, job.Node, job.ID); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	rc, sealed, err := s.openJobBlob(w, r, job, false)
+	rc, err := s.openSealed(w, r, job, false, func() error {
+		return s.audit(r, job.DCRID, action, job.Node, job.ID)
+	})
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	defer rc.Close()
-	// A compute node's result is its zip; a data node's, its validation report.
-	ctype, name, size := "application/zip", job.Node+".zip", job.ResultSize
+	// A compute node's result is its zip; a data node's, its validation
+	// report: this is the name of what the client decrypts.
+	name := job.Node + ".zip"
 	if n.Kind.IsData() {
-		ctype, name = "application/json", job.Node+"-validation.json"
+		name = job.Node + "-validation.json"
 	}
-	if sealed {
-		ctype, size = "application/octet-stream", crypt.CiphertextSize(size)
-	}
-	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set("Content-Length", strconv.FormatInt(crypt.CiphertextSize(job.ResultSize), 10))
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; cutting the connection makes the client see a broken download, not a short zip.

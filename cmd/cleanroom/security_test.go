@@ -429,7 +429,8 @@ func TestBoundedConcurrency(t *testing.T) {
 // TestSealedDownloads: a result and logs are sent as the stored
 // ciphertext, with the job's key sealed to the key the client sent; the
 // plaintext is in no response body, only the client that made the key
-// opens it, and a malformed key is refused with the fix.
+// opens it, and a request without a key, or with a malformed one, is
+// refused with the fix.
 func TestSealedDownloads(t *testing.T) {
 	s := startServer(t, "")
 	script := "import os\ntext = open('/input/data').read()\nprint('log:', text)\nopen('/output/out.txt', 'w').write(text.upper())\n"
@@ -505,8 +506,19 @@ func TestSealedDownloads(t *testing.T) {
 			t.Errorf("%s does not decrypt to a zip holding out.txt = %q", tc.path, tc.plaintext)
 		}
 	}
+	// Without a key, or with a malformed one, nothing is sent (there is no
+	// plaintext way) and nothing is read, so the audit log has no entry.
+	entries, _ := r.analyst.AuditLog(context.Background(), id)
 	if resp, body := get("/api/v1/jobs/"+job.ID+"/result", []byte("short")); resp.StatusCode != 400 || !bytes.Contains(body, []byte("32-byte X25519 public key")) {
 		t.Errorf("a malformed recipient key: %d %s, want 400 saying what it must be", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/result", "/logs"} {
+		if resp, body := get("/api/v1/jobs/"+job.ID+path, nil); resp.StatusCode != 400 || !bytes.Contains(body, []byte("X-Cleanroom-Recipient")) {
+			t.Errorf("%s without a recipient key: %d %s, want 400 saying to send one", path, resp.StatusCode, body)
+		}
+	}
+	if after, _ := r.analyst.AuditLog(context.Background(), id); len(after) != len(entries) || len(entries) == 0 {
+		t.Errorf("refused downloads were audited: %d entries, then %d", len(entries), len(after))
 	}
 	// The Go client takes this path, and gets the plaintext.
 	var zipped bytes.Buffer
