@@ -229,7 +229,6 @@ func (e *Enclave) work(ctx context.Context) {
 	}
 }
 
-
 // SealJobKey returns the key a job's result and logs are stored under,
 // sealed with HPKE to recipient (a client's 32-byte X25519 public key)
 // and bound to the job (crypt.ResultKeyInfo), so that the client decrypts
