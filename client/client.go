@@ -31,7 +31,6 @@ const emailHeader = "X-Cleanroom-Email"
 const (
 	recipientHeader = "X-Cleanroom-Recipient"
 	sealedKeyHeader = "X-Cleanroom-Sealed-Key"
-	jobHeader       = "X-Cleanroom-Job"
 )
 
 // statusCodes maps HTTP statuses back to error codes for responses without
@@ -289,10 +288,14 @@ func (c *Client) Logs(ctx context.Context, id string) (string, error) {
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
-	return string(b), err
+	if err != nil {
+		return "", fmt.Errorf("download logs of job %s: %w", id, err)
+	}
+	return string(b), nil
 }
 
-// Result writes the zip of a succeeded job to w and returns its size.
+// Result writes the zip of a succeeded job to w and returns its size. On
+// an error w may hold a part of it, which must be discarded.
 func (c *Client) Result(ctx context.Context, id string, w io.Writer) (int64, error) {
 	rc, err := c.sealedDownload(ctx, "/api/v1/jobs/"+url.PathEscape(id)+"/result", id, crypt.ResultAD)
 	if err != nil {
@@ -307,11 +310,12 @@ func (c *Client) Result(ctx context.Context, id string, w io.Writer) (int64, err
 }
 
 // sealedDownload fetches a job's stored result, logs or validation report
-// sealed to a key made for this download (http/sealed.go) and returns it
-// decrypted as it is read, with ad(job) its associated data. jobID is the
-// job when the caller knows it, else "" to take the one the server names.
-// What the server sends is authenticated: a tampered or cut stream, or a
-// key for another job, fails the read.
+// (path) sealed to a key made for this download (http/sealed.go) and
+// returns it decrypted as it is read; ad is its associated data, of the
+// job jobID. The plaintext is authenticated segment by segment: a
+// tampered or cut download, or a key for another ciphertext, fails a read,
+// possibly after earlier segments were returned, so a caller writing a
+// file must discard it on error.
 func (c *Client) sealedDownload(ctx context.Context, path, jobID string, ad func(string) []byte) (io.ReadCloser, error) {
 	recipient, err := crypt.GeneratePrivateKey()
 	if err != nil {
@@ -321,20 +325,17 @@ func (c *Client) sealedDownload(ctx context.Context, path, jobID string, ad func
 	if err != nil {
 		return nil, err
 	}
-	if jobID == "" {
-		jobID = resp.Header.Get(jobHeader)
-	}
 	sealed, err := base64.StdEncoding.DecodeString(resp.Header.Get(sealedKeyHeader))
 	if err != nil || len(sealed) == 0 {
 		resp.Body.Close()
-		return nil, fmt.Errorf("the server sent no key sealed to this client (%s); is it an older cleanroom server?", sealedKeyHeader)
+		return nil, fmt.Errorf("the server sent no key sealed to this client (%s): it, or a proxy between, is older than this client or drops the header", sealedKeyHeader)
 	}
-	key, err := recipient.Open(crypt.ResultKeyInfo(jobID), sealed)
+	fileKey, err := recipient.Open(crypt.DownloadKeyInfo(ad(jobID)), sealed)
 	if err != nil {
 		resp.Body.Close()
-		return nil, fmt.Errorf("the key the server sent for job %s does not open: %w", jobID, err)
+		return nil, fmt.Errorf("the key the server sent does not open job %s's download: %w", jobID, err)
 	}
-	r, err := crypt.NewDecryptReader(resp.Body, key, ad(jobID))
+	r, err := crypt.NewFileKeyDecryptReader(resp.Body, fileKey)
 	if err != nil {
 		resp.Body.Close()
 		return nil, err

@@ -48,7 +48,7 @@ func TestErrorShowsPlainAnswer(t *testing.T) {
 
 // The client's header names are the server's.
 func TestSealedHeadersMirrorServer(t *testing.T) {
-	if recipientHeader != cleanhttp.RecipientHeader || sealedKeyHeader != cleanhttp.SealedKeyHeader || jobHeader != cleanhttp.JobHeader {
+	if recipientHeader != cleanhttp.RecipientHeader || sealedKeyHeader != cleanhttp.SealedKeyHeader {
 		t.Error("the client's sealed-download headers differ from the server's")
 	}
 }

@@ -121,14 +121,19 @@ func (c *Client) ValidationReport(ctx context.Context, dcrID, node string) (*tab
 	if err != nil {
 		return nil, err
 	}
+	job := ""
 	for _, ds := range view.Datasets {
 		if ds.Node == node && ds.ValidationJob != "" {
 			if _, err := c.Wait(ctx, ds.ValidationJob); err != nil {
 				return nil, err
 			}
+			job = ds.ValidationJob
 		}
 	}
-	rc, err := c.sealedDownload(ctx, nodePath(dcrID, node)+"/dataset/report", "", crypt.ResultAD)
+	if job == "" {
+		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "node %q has no dataset being validated; publish one first", node)
+	}
+	rc, err := c.sealedDownload(ctx, nodePath(dcrID, node)+"/dataset/report", job, crypt.ResultAD)
 	if err != nil {
 		return nil, err
 	}

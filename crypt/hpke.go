@@ -96,6 +96,13 @@ func ResultKeyInfo(jobID string) []byte {
 	return []byte("cleanroom result key v1\x00" + jobID)
 }
 
+// DownloadKeyInfo returns the HPKE info that binds a file key (FileKey)
+// sealed to a client to the ciphertext it was made for, named by its
+// associated data: "cleanroom download key v1" 0x00 associatedData.
+func DownloadKeyInfo(associatedData []byte) []byte {
+	return append([]byte("cleanroom download key v1\x00"), associatedData...)
+}
+
 // SealDatasetKey seals datasetKey to the enclave public key pub for the
 // data node nodeName of clean room dcrID and the ciphertext of manifest hash
 // manifestHash (both 64 lowercase hex digits).

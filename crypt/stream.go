@@ -62,18 +62,52 @@ func ciphertextSize(plaintextSize int64, segSize int) int64 {
 // segmentCipher derives the AES-GCM cipher of one ciphertext from the key,
 // the salt of its header and the associated data.
 func segmentCipher(key, salt, associatedData []byte) (cipher.AEAD, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("crypt: key is %d bytes, want %d", len(key), KeySize)
-	}
-	dk, err := hkdf.Key(sha256.New, key, salt, string(associatedData), KeySize)
+	dk, err := fileKey(key, salt, associatedData)
 	if err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(dk)
+	return fileCipher(dk)
+}
+
+// fileKey is the AES-GCM key of the segments of one ciphertext:
+// HKDF-SHA256 of the key, with the salt of its header and the associated
+// data as info.
+func fileKey(key, salt, associatedData []byte) ([]byte, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("crypt: key is %d bytes, want %d", len(key), KeySize)
+	}
+	return hkdf.Key(sha256.New, key, salt, string(associatedData), KeySize)
+}
+
+func fileCipher(fileKey []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(fileKey)
 	if err != nil {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// HeaderSize is the size of a ciphertext's header, which FileKey reads.
+const HeaderSize = headerSize
+
+// FileKey returns the key that decrypts the one ciphertext whose header
+// is header, made with key and associatedData, and nothing else: it is
+// derived with that ciphertext's own salt. The enclave releases it rather
+// than the key, which may encrypt other ciphertexts too.
+func FileKey(key, header, associatedData []byte) ([]byte, error) {
+	if len(header) < headerSize || header[0] != headerSize {
+		return nil, fmt.Errorf("%w: not a ciphertext header", ErrIntegrity)
+	}
+	return fileKey(key, header[1:1+saltSize], associatedData)
+}
+
+// NewFileKeyDecryptReader is NewDecryptReader for a ciphertext whose
+// FileKey is fileKey.
+func NewFileKeyDecryptReader(src io.Reader, fileKey []byte) (io.Reader, error) {
+	if len(fileKey) != KeySize {
+		return nil, fmt.Errorf("crypt: file key is %d bytes, want %d", len(fileKey), KeySize)
+	}
+	return newDecryptReaderWith(src, segmentSize, func([]byte) (cipher.AEAD, error) { return fileCipher(fileKey) })
 }
 
 // segmentNonce returns the nonce of segment i.
@@ -221,6 +255,12 @@ func newDecryptReader(src io.Reader, key, ad []byte, segSize int) (*decryptReade
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("crypt: key is %d bytes, want %d", len(key), KeySize)
 	}
+	return newDecryptReaderWith(src, segSize, func(salt []byte) (cipher.AEAD, error) { return segmentCipher(key, salt, ad) })
+}
+
+// newDecryptReaderWith reads the header and takes the segments' cipher
+// from cipherFor(salt).
+func newDecryptReaderWith(src io.Reader, segSize int, cipherFor func(salt []byte) (cipher.AEAD, error)) (*decryptReader, error) {
 	var header [headerSize]byte
 	if _, err := io.ReadFull(src, header[:]); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -231,7 +271,7 @@ func newDecryptReader(src io.Reader, key, ad []byte, segSize int) (*decryptReade
 	if header[0] != headerSize {
 		return nil, fmt.Errorf("%w: header length %d, want %d", ErrIntegrity, header[0], headerSize)
 	}
-	aead, err := segmentCipher(key, header[1:1+saltSize], ad)
+	aead, err := cipherFor(header[1 : 1+saltSize])
 	if err != nil {
 		return nil, err
 	}

@@ -288,3 +288,42 @@ func BenchmarkDecrypt(b *testing.B) {
 		}
 	}
 }
+
+// A file key opens its own ciphertext and no other made with the same key
+// and associated data.
+func TestFileKey(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, KeySize)
+	ad := []byte("cleanroom result v1\x00job")
+	seal := func(p []byte) []byte {
+		var ct bytes.Buffer
+		w, err := NewEncryptWriter(&ct, key, ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(p)
+		w.Close()
+		return ct.Bytes()
+	}
+	one, other := seal(bytes.Repeat([]byte("one "), 1<<19)), seal([]byte("other"))
+	fk, err := FileKey(key, one[:HeaderSize], ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewFileKeyDecryptReader(bytes.NewReader(one), fk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("one "), 1<<19)) {
+		t.Errorf("the file key does not open its ciphertext: %v", err)
+	}
+	r, err = NewFileKeyDecryptReader(bytes.NewReader(other), fk)
+	if err == nil {
+		_, err = io.ReadAll(r)
+	}
+	if !errors.Is(err, ErrIntegrity) {
+		t.Errorf("the file key opens another ciphertext of the same key: %v", err)
+	}
+	if _, err := FileKey(key, []byte("not a header"), ad); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("FileKey of a bad header: %v", err)
+	}
+}

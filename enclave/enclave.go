@@ -229,17 +229,23 @@ func (e *Enclave) work(ctx context.Context) {
 	}
 }
 
-// SealJobKey returns the key a job's result and logs are stored under,
-// sealed with HPKE to recipient (a client's 32-byte X25519 public key)
-// and bound to the job (crypt.ResultKeyInfo), so that the client decrypts
-// the stored ciphertext itself and nothing between sees the plaintext.
-// Returns EINVALID for a recipient that is not an X25519 public key.
-func (e *Enclave) SealJobKey(job *cleanroom.Job, recipient []byte) ([]byte, error) {
+// SealFileKey returns the key of one of a job's stored ciphertexts (its
+// result or logs: header is its header, ad its associated data), sealed
+// with HPKE to recipient (a client's 32-byte X25519 public key) and bound
+// to that ciphertext (crypt.DownloadKeyInfo). It is the ciphertext's own
+// file key (crypt.FileKey), not the job's key, so it opens nothing else
+// the job's key encrypts. Returns EINVALID for a recipient that is not an
+// X25519 public key.
+func (e *Enclave) SealFileKey(job *cleanroom.Job, header, ad, recipient []byte) ([]byte, error) {
 	key, err := e.key.Open(crypt.ResultKeyInfo(job.ID), job.SealedKey)
 	if err != nil {
 		return nil, fmt.Errorf("unseal result key of job %s: %w", job.ID, err)
 	}
-	sealed, err := crypt.Seal(recipient, crypt.ResultKeyInfo(job.ID), key)
+	fileKey, err := crypt.FileKey(key, header, ad)
+	if err != nil {
+		return nil, fmt.Errorf("stored ciphertext of job %s: %w", job.ID, err)
+	}
+	sealed, err := crypt.Seal(recipient, crypt.DownloadKeyInfo(ad), fileKey)
 	if err != nil {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the recipient key is not an X25519 public key: %v", err)
 	}

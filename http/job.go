@@ -279,14 +279,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	// A compute node's result is its zip; a data node's, its validation
-	// report: this is the name of what the client decrypts.
-	name := job.Node + ".zip"
-	if n.Kind.IsData() {
-		name = job.Node + "-validation.json"
-	}
 	w.Header().Set("Content-Length", strconv.FormatInt(crypt.CiphertextSize(job.ResultSize), 10))
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; cutting the connection makes the client see a broken download, not a short zip.
 		s.Logger.Error("send result", "job", job.ID, "err", err)

@@ -472,50 +472,68 @@ func TestSealedDownloads(t *testing.T) {
 	}
 	mine, _ := crypt.GeneratePrivateKey()
 	other, _ := crypt.GeneratePrivateKey()
+	bodies := map[string][]byte{}
+	fileKeys := map[string][]byte{}
 	for _, tc := range []struct {
-		path, plaintext string
-		ad              []byte
+		name, path, plaintext string
+		ad                    []byte
 	}{
-		{"/api/v1/jobs/" + job.ID + "/result", "SECRET-VALUE", crypt.ResultAD(job.ID)},
-		{"/api/v1/jobs/" + job.ID + "/logs", "log: secret-value", crypt.LogsAD(job.ID)},
+		{"result", "/api/v1/jobs/" + job.ID + "/result", "SECRET-VALUE", crypt.ResultAD(job.ID)},
+		{"logs", "/api/v1/jobs/" + job.ID + "/logs", "log: secret-value", crypt.LogsAD(job.ID)},
 	} {
 		resp, body := get(tc.path, mine.PublicKey())
 		if resp.StatusCode != 200 || bytes.Contains(body, []byte("secret-value")) || bytes.Contains(body, []byte("SECRET-VALUE")) || bytes.HasPrefix(body, []byte("PK\x03\x04")) {
-			t.Fatalf("sealed %s: %d, plaintext in the body: %v", tc.path, resp.StatusCode, bytes.Contains(bytes.ToLower(body), []byte("secret-value")))
+			t.Fatalf("sealed %s: %d, plaintext in the body: %v", tc.name, resp.StatusCode, bytes.Contains(bytes.ToLower(body), []byte("secret-value")))
 		}
 		sealed, _ := base64.StdEncoding.DecodeString(resp.Header.Get("X-Cleanroom-Sealed-Key"))
-		if _, err := other.Open(crypt.ResultKeyInfo(job.ID), sealed); err == nil {
-			t.Errorf("%s: another key opens the sealed key", tc.path)
+		if _, err := other.Open(crypt.DownloadKeyInfo(tc.ad), sealed); err == nil {
+			t.Errorf("%s: another key opens the sealed key", tc.name)
 		}
-		key, err := mine.Open(crypt.ResultKeyInfo(job.ID), sealed)
+		fileKey, err := mine.Open(crypt.DownloadKeyInfo(tc.ad), sealed)
 		if err != nil {
-			t.Fatalf("%s: the client's key does not open the sealed key: %v", tc.path, err)
+			t.Fatalf("%s: the client's key does not open the sealed key: %v", tc.name, err)
 		}
-		plain, err := crypt.NewDecryptReader(bytes.NewReader(body), key, tc.ad)
+		plain, err := crypt.NewFileKeyDecryptReader(bytes.NewReader(body), fileKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := io.ReadAll(plain)
 		if err != nil {
-			t.Fatalf("%s: decrypting: %v", tc.path, err)
+			t.Fatalf("%s: decrypting: %v", tc.name, err)
 		}
-		if tc.path[len(tc.path)-4:] == "logs" && !bytes.Contains(got, []byte(tc.plaintext)) {
-			t.Errorf("%s decrypts to %q", tc.path, got)
+		if tc.name == "logs" && !bytes.Contains(got, []byte(tc.plaintext)) {
+			t.Errorf("the logs decrypt to %q", got)
 		}
-		if tc.path[len(tc.path)-6:] == "result" && unzip(t, got)["out.txt"] != tc.plaintext {
-			t.Errorf("%s does not decrypt to a zip holding out.txt = %q", tc.path, tc.plaintext)
+		if tc.name == "result" && unzip(t, got)["out.txt"] != tc.plaintext {
+			t.Errorf("the result does not decrypt to a zip holding out.txt = %q", tc.plaintext)
+		}
+		bodies[tc.name], fileKeys[tc.name] = body, fileKey
+	}
+	// What is released opens that one ciphertext only: the result's key
+	// does not open the logs.
+	if r, err := crypt.NewFileKeyDecryptReader(bytes.NewReader(bodies["logs"]), fileKeys["result"]); err == nil {
+		if _, err := io.ReadAll(r); err == nil {
+			t.Error("the key sent with the result opens the logs")
 		}
 	}
+
 	// Without a key, or with a malformed one, nothing is sent (there is no
 	// plaintext way) and nothing is read, so the audit log has no entry.
 	entries, _ := r.analyst.AuditLog(context.Background(), id)
 	if resp, body := get("/api/v1/jobs/"+job.ID+"/result", []byte("short")); resp.StatusCode != 400 || !bytes.Contains(body, []byte("32-byte X25519 public key")) {
 		t.Errorf("a malformed recipient key: %d %s, want 400 saying what it must be", resp.StatusCode, body)
 	}
-	for _, path := range []string{"/result", "/logs"} {
-		if resp, body := get("/api/v1/jobs/"+job.ID+path, nil); resp.StatusCode != 400 || !bytes.Contains(body, []byte("X-Cleanroom-Recipient")) {
+	for _, path := range []string{"/api/v1/jobs/" + job.ID + "/result", "/api/v1/jobs/" + job.ID + "/logs"} {
+		if resp, body := get(path, nil); resp.StatusCode != 400 || !bytes.Contains(body, []byte("X-Cleanroom-Recipient")) {
 			t.Errorf("%s without a recipient key: %d %s, want 400 saying to send one", path, resp.StatusCode, body)
 		}
+	}
+	// A download that fails on the way sends no key.
+	if err := os.Remove(filepath.Join(s.DataDir, "blobs", cleanroom.JobLogsKey(job.ID))); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get("/api/v1/jobs/"+job.ID+"/logs", mine.PublicKey()); resp.StatusCode == 200 || resp.Header.Get("X-Cleanroom-Sealed-Key") != "" {
+		t.Errorf("a download whose blob is gone: %d %s, key %q; want an error and no key", resp.StatusCode, body, resp.Header.Get("X-Cleanroom-Sealed-Key"))
 	}
 	if after, _ := r.analyst.AuditLog(context.Background(), id); len(after) != len(entries) || len(entries) == 0 {
 		t.Errorf("refused downloads were audited: %d entries, then %d", len(entries), len(after))

@@ -1,34 +1,43 @@
 // Downloads sealed to this page (http/sealed.go): a job's result, logs or
-// validation report come as the stored ciphertext, with the job's key
-// sealed (HPKE) to a key pair made for the one download, so this page,
-// and nothing between it and the enclave, decrypts them.
+// validation report come as the stored ciphertext, with the key of that
+// one ciphertext sealed (HPKE) to a key pair made for the one download, so
+// this page decrypts them and the server only sends ciphertext.
 
 import { request } from "./api";
 import { concat, fromBase64, toBase64, utf8 } from "./crypto/bytes";
-import { open, resultKeyInfo } from "./crypto/hpke";
-import { decryptBlob } from "./crypto/stream";
+import { open } from "./crypto/hpke";
+import { decryptBlobWithFileKey } from "./crypto/stream";
 
 /** The associated data of a job's stored result and logs (docs/formats.md). */
 export const resultAD = (job: string) => concat(utf8("cleanroom result v1"), Uint8Array.of(0), utf8(job));
 export const logsAD = (job: string) => concat(utf8("cleanroom logs v1"), Uint8Array.of(0), utf8(job));
 
-/** sealedDownload fetches path sealed to a new key pair and returns what
- * it decrypts to. jobID is the job, or null to take the one the server
- * names (a validation report). A tampered or cut download throws. */
-export async function sealedDownload(path: string, jobID: string | null, ad: (job: string) => Uint8Array<ArrayBuffer>): Promise<Blob> {
+/** downloadKeyInfo is the HPKE info binding a file key sealed to this
+ * page to the ciphertext it opens, named by its associated data. */
+export const downloadKeyInfo = (ad: Uint8Array) => concat(utf8("cleanroom download key v1"), Uint8Array.of(0), ad);
+
+/** sealedDownload fetches path, a ciphertext whose associated data is
+ * ad, sealed to a new key pair, and returns what it decrypts to. A
+ * tampered or cut download, or one for another ciphertext, throws. */
+export async function sealedDownload(path: string, ad: Uint8Array<ArrayBuffer>): Promise<Blob> {
   const pair = (await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])) as CryptoKeyPair;
   const pub = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
   const resp = await request("GET", path, undefined, { headers: { "X-Cleanroom-Recipient": toBase64(pub) } });
-  const job = jobID ?? resp.headers.get("X-Cleanroom-Job") ?? "";
-  const sealed = fromBase64(resp.headers.get("X-Cleanroom-Sealed-Key") ?? "");
-  let key: Uint8Array<ArrayBuffer>;
+  let sealed: Uint8Array<ArrayBuffer>;
   try {
-    key = await open(pair.privateKey, pub, resultKeyInfo(job), sealed);
+    sealed = fromBase64(resp.headers.get("X-Cleanroom-Sealed-Key") ?? "");
   } catch {
-    throw new Error("the server sent a key that does not open; download again");
+    sealed = new Uint8Array(0);
+  }
+  if (sealed.length === 0) throw new Error("the server sent no key sealed to this page (X-Cleanroom-Sealed-Key): it, or a proxy between, is older than this page or drops the header");
+  let fileKey: Uint8Array<ArrayBuffer>;
+  try {
+    fileKey = await open(pair.privateKey, pub, downloadKeyInfo(ad), sealed);
+  } catch {
+    throw new Error("the key the server sent does not open this download; it was changed on the way, or is for something else");
   }
   const parts: Uint8Array<ArrayBuffer>[] = [];
-  await decryptBlob(await resp.blob(), key, ad(job), (p) => void parts.push(p));
+  await decryptBlobWithFileKey(await resp.blob(), fileKey, (p) => void parts.push(p));
   return new Blob(parts);
 }
 

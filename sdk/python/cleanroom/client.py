@@ -498,7 +498,7 @@ class Client:
                 self.wait_for_job(job)
             try:
                 report = io.BytesIO()
-                self._sealed_download(_node_path(dcr_id, node) + "/dataset/report", None, crypto.result_ad, report)
+                self._sealed_download(_node_path(dcr_id, node) + "/dataset/report", job or "", crypto.result_ad, report)
                 return json.loads(report.getvalue())
             except ConflictError:
                 # Another dataset was published meanwhile: wait for its check.
@@ -543,26 +543,33 @@ class Client:
         return logs.getvalue().decode("utf-8", "replace")
 
     def download_result(self, job_id: str, out: BinaryIO) -> int:
-        """Write the result zip of a succeeded job to ``out``; returns its size."""
+        """Write the result zip of a succeeded job to ``out``; returns its
+        size. On an error ``out`` may hold a part of it, which must be
+        discarded (:meth:`download_result_file` does)."""
         return self._sealed_download("/api/v1/jobs/" + _q(job_id) + "/result", job_id, crypto.result_ad, out)
 
-    def _sealed_download(self, path: str, job_id: Optional[str], associated_data, out: BinaryIO) -> int:
+    def _sealed_download(self, path: str, job_id: str, associated_data, out: BinaryIO) -> int:
         """Fetch a job's stored result, logs or validation report sealed to
         a key made for this request, write it decrypted to ``out`` and
-        return how many bytes that was. The server sends the stored
-        ciphertext and the job's key sealed to that key (so nothing between
-        sees the plaintext), and the job's id when ``job_id`` is None. A
-        tampered or cut stream raises :class:`IntegrityError`; ``out`` may
-        then hold a part and must be discarded."""
+        return how many bytes that was; ``associated_data(job_id)`` names
+        it. The server sends the stored ciphertext and that ciphertext's
+        own key sealed to the key made here (so nothing between sees the
+        plaintext). A tampered or cut stream raises :class:`IntegrityError`;
+        ``out`` may then hold a part and must be discarded."""
         private = os.urandom(32)  # any 32 bytes are an X25519 private key
         recipient = base64.b64encode(crypto.public_key_of(private)).decode()
         conn, resp = self._request("GET", path, headers={"X-Cleanroom-Recipient": recipient})
         try:
-            job = job_id or resp.getheader("X-Cleanroom-Job") or ""
-            sealed = base64.b64decode(resp.getheader("X-Cleanroom-Sealed-Key") or "")
-            key = crypto.open_sealed(private, crypto.result_key_info(job), sealed)
+            try:
+                sealed = base64.b64decode(resp.getheader("X-Cleanroom-Sealed-Key") or "", validate=True)
+            except ValueError:
+                sealed = b""
+            if not sealed:
+                raise IntegrityError("the server sent no key sealed to this client (X-Cleanroom-Sealed-Key): it, "
+                                     "or a proxy between, is older than this SDK or drops the header")
+            file_key = crypto.open_sealed(private, crypto.download_key_info(associated_data(job_id)), sealed)
             n = 0
-            for chunk in crypto.decrypt_stream(resp, key, associated_data(job)):
+            for chunk in crypto.decrypt_stream_with_file_key(resp, file_key):
                 out.write(chunk)
                 n += len(chunk)
         except (OSError, http.client.HTTPException) as e:

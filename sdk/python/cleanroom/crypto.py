@@ -185,10 +185,29 @@ def decrypt_stream(stream: BinaryIO, key: bytes, associated_data: bytes) -> Iter
     associated data. A consumer may already have seen earlier segments when
     that happens and must then treat the whole output as invalid.
     """
+    return _decrypt(stream, lambda salt: _segment_cipher(key, salt, associated_data))
+
+
+def decrypt_stream_with_file_key(stream: BinaryIO, file_key: bytes) -> Iterator[bytes]:
+    """:func:`decrypt_stream` for a ciphertext of which only its own file
+    key is known: HKDF of the key with its salt and associated data, which
+    opens that ciphertext and no other (a download is sent with it)."""
+    if len(file_key) != 32:
+        raise IntegrityError("a file key is 32 bytes")
+    return _decrypt(stream, lambda salt: AESGCM(file_key))
+
+
+def download_key_info(associated_data: bytes) -> bytes:
+    """The HPKE info binding a file key sealed to a client to the
+    ciphertext it opens, named by its associated data."""
+    return b"cleanroom download key v1\x00" + associated_data
+
+
+def _decrypt(stream: BinaryIO, cipher_for) -> Iterator[bytes]:
     header = _read_full(stream, HEADER_SIZE)
     if len(header) < HEADER_SIZE or header[0] != HEADER_SIZE:
         raise IntegrityError("ciphertext has no valid header (truncated or not a cleanroom ciphertext)")
-    aead = _segment_cipher(key, header[1:1 + SALT_SIZE], associated_data)
+    aead = cipher_for(header[1:1 + SALT_SIZE])
     prefix = header[1 + SALT_SIZE:]
     # Read one byte beyond a full segment: its presence says the segment is not the last.
     size = SEGMENT_SIZE - HEADER_SIZE

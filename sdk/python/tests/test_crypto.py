@@ -363,5 +363,26 @@ class AuditHashTest(unittest.TestCase):
         self.assertNotEqual(audit_hash("another room", self.ENTRY), self.ENTRY["hash"])
 
 
+
+class FileKeyTest(unittest.TestCase):
+    """A file key (what a sealed download carries) opens its own ciphertext
+    and no other made with the same key and associated data."""
+
+    def test_file_key(self) -> None:
+        key, ad = bytes(range(32)), crypto.result_ad("job")
+        plaintext = os.urandom(3 << 20)
+        one, other = crypto.encrypt(plaintext, key, ad), crypto.encrypt(b"other", key, ad)
+        salt = one[1:1 + crypto.SALT_SIZE]
+        file_key = crypto._hkdf_expand(crypto._hkdf_extract(salt, key), ad, 32)
+        self.assertEqual(b"".join(crypto.decrypt_stream_with_file_key(io.BytesIO(one), file_key)), plaintext)
+        with self.assertRaises(IntegrityError):
+            b"".join(crypto.decrypt_stream_with_file_key(io.BytesIO(other), file_key))
+        tampered = bytearray(one)
+        tampered[len(tampered) // 2] ^= 1
+        with self.assertRaises(IntegrityError):
+            b"".join(crypto.decrypt_stream_with_file_key(io.BytesIO(bytes(tampered)), file_key))
+        self.assertEqual(crypto.download_key_info(ad), b"cleanroom download key v1\x00" + ad)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -119,12 +119,24 @@ export async function encryptBlob(data: Blob, key: Uint8Array<ArrayBuffer>, ad: 
  * handing each verified plaintext segment to sink. It throws
  * IntegrityError on any failure; a sink must then discard what it got. */
 export async function decryptBlob(ct: Blob, key: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, sink: (plaintext: Uint8Array<ArrayBuffer>) => void | Promise<void>): Promise<void> {
+  return decryptWith(ct, (salt) => deriveSegmentKey(key, salt, ad), sink);
+}
+
+/** decryptBlobWithFileKey is decryptBlob for a ciphertext of which only
+ * its own file key is known (HKDF of the key with its salt and associated
+ * data), which opens it and no other: a download is sent with it. */
+export async function decryptBlobWithFileKey(ct: Blob, fileKey: Uint8Array<ArrayBuffer>, sink: (plaintext: Uint8Array<ArrayBuffer>) => void | Promise<void>): Promise<void> {
+  if (fileKey.length !== 32) throw new IntegrityError();
+  return decryptWith(ct, () => crypto.subtle.importKey("raw", fileKey, "AES-GCM", false, ["decrypt"]), sink);
+}
+
+async function decryptWith(ct: Blob, keyFor: (salt: Uint8Array<ArrayBuffer>) => Promise<CryptoKey>, sink: (plaintext: Uint8Array<ArrayBuffer>) => void | Promise<void>): Promise<void> {
   if (ct.size < HEADER_SIZE) throw new IntegrityError();
   const header = new Uint8Array(await ct.slice(0, HEADER_SIZE).arrayBuffer());
   if (header[0] !== HEADER_SIZE) throw new IntegrityError();
   const salt = header.slice(1, 1 + SALT_SIZE);
   const prefix = header.slice(1 + SALT_SIZE);
-  const segKey = await deriveSegmentKey(key, salt, ad);
+  const segKey = await keyFor(salt);
   const n = Math.max(1, Math.ceil(ct.size / SEGMENT_SIZE));
   if (n - 1 > 0xfffffffe) throw new IntegrityError();
   for (let i = 0; i < n; i++) {

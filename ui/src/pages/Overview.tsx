@@ -279,7 +279,7 @@ function Report({ dcrID, node, dataset }: { dcrID: string; node: string; dataset
       }
       if (stop) return;
       try {
-        const report = await sealedDownload(`/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report`, null, resultAD);
+        const report = await sealedDownload(`/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report`, resultAD(dataset.validation_job ?? ""));
         setReport(JSON.parse(await report.text()) as ValidationReport);
       } finally {
         setPending(false);
@@ -375,14 +375,14 @@ function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRu
   const download = async (j: Job) => {
     setDownloadErrors((e) => ({ ...e, [j.id]: "" }));
     try {
-      saveAs(await sealedDownload(`/api/v1/jobs/${j.id}/result`, j.id, resultAD), `${node.name}.zip`);
+      saveAs(await sealedDownload(`/api/v1/jobs/${j.id}/result`, resultAD(j.id)), `${node.name}.zip`);
     } catch (err) {
       setDownloadErrors((e) => ({ ...e, [j.id]: errorText(err) }));
     }
   };
   const showLogs = async (j: Job) => {
     try {
-      const text = await (await sealedDownload(`/api/v1/jobs/${j.id}/logs`, j.id, logsAD)).text();
+      const text = await (await sealedDownload(`/api/v1/jobs/${j.id}/logs`, logsAD(j.id))).text();
       setLogs((l) => ({ ...l, [j.id]: text }));
     } catch (err) {
       setLogErrors((l) => ({ ...l, [j.id]: err instanceof ApiError ? err.message : errorText(err) }));
