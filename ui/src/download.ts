@@ -36,9 +36,20 @@ export async function sealedDownload(path: string, ad: Uint8Array<ArrayBuffer>):
   } catch {
     throw new Error("the key the server sent does not open this download; it was changed on the way, or is for something else");
   }
-  const parts: Uint8Array<ArrayBuffer>[] = [];
-  await decryptBlobWithFileKey(await resp.blob(), fileKey, (p) => void parts.push(p));
-  return new Blob(parts);
+  // The plaintext goes into Blobs every 64 MiB, which the browser may keep
+  // out of the page's memory, so that a large result is not held whole.
+  const blobs: Blob[] = [];
+  let parts: Uint8Array<ArrayBuffer>[] = [];
+  let held = 0;
+  await decryptBlobWithFileKey(await resp.blob(), fileKey, (p) => {
+    parts.push(p);
+    held += p.length;
+    if (held >= 64 << 20) {
+      blobs.push(new Blob(parts));
+      [parts, held] = [[], 0];
+    }
+  });
+  return new Blob([...blobs, new Blob(parts)]);
 }
 
 /** saveAs hands blob to the browser as a download named name. */
