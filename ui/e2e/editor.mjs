@@ -26,7 +26,7 @@ const viewport = { width: 1280, height: 800 };
 const scripts = {
   adults: "SELECT name, age FROM people WHERE age >= 18 ORDER BY name",
   ages: ["import csv", 'with open("/input/people/dataset.csv") as f:', "    rows = list(csv.reader(f))", 'with open("/output/ages.csv", "w") as f:', '    f.write("age\\n")', "    for name, age in rows:", '        f.write(age + "\\n")', ""].join("\n"),
-  r_stats: ['ages <- read.csv("/input/ages/ages.csv")', 'writeLines(format(mean(ages$age)), "/output/mean.txt")', ""].join("\n"),
+  r_stats: ['ages <- read.csv("/input/ages/ages.csv")', 'writeLines(format(mean(ages$age)), "/output/mean.txt")', 'cat("mean age:", mean(ages$age), "\\n")', ""].join("\n"),
 };
 
 const browser = await launch();
@@ -93,6 +93,7 @@ try {
   }
   await op.locator(`[data-participant="${dataOwner.email}"]`).getByLabel("people").check();
   for (const name of ["adults", "r_stats"]) await op.locator(`[data-participant="${analyst.email}"]`).getByLabel(name).check();
+  await op.locator('[data-policy="r_stats"]').getByLabel("Logs on success").check();
   await op.getByText("All changes saved").waitFor();
   await op.getByRole("button", { name: "Encrypt and publish" }).click();
   const dcrID = (await op.getByTestId("published-id").innerText()).trim();
@@ -130,6 +131,10 @@ try {
     const [download] = await Promise.all([ap.waitForEvent("download"), comp.getByRole("button", { name: `Download ${name}.zip` }).first().click()]);
     await download.saveAs(path.join(out, `${name}.zip`));
   }
+  // Logs, where the policy shows them, come sealed to the page too.
+  const rStats = ap.locator('[data-node="r_stats"]');
+  await rStats.getByRole("button", { name: "Show logs" }).first().click();
+  await rStats.locator("pre.logs").getByText(/mean age: \d/).waitFor();
   await shot(ap, "sql-and-r-runs");
 
   assert(problems.length === 0, problems.join("\n"));
