@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cleanroom-dev/cleanroom/client"
 )
 
 // selfSignedCert writes a certificate for 127.0.0.1 and its key to dir and
@@ -46,6 +48,22 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
+// browserSignIn signs c's user in as the web UI does, with hc, and returns
+// the session cookie, failing unless the server made one.
+func browserSignIn(t *testing.T, hc *http.Client, url string, c *client.Client) *http.Cookie {
+	t.Helper()
+	body := `{"email": "` + c.Email + `", "token": "` + c.Token + `"}`
+	resp, err := hc.Post(url+"/api/v1/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) != 1 {
+		t.Fatalf("sign-in: %d, cookies %v; want 201 and a session cookie", resp.StatusCode, resp.Cookies())
+	}
+	return resp.Cookies()[0]
+}
+
 // TestServeTLS: with --tls-cert and --tls-key the server speaks HTTPS only,
 // its session cookies are Secure, and the CLI reaches it when it trusts
 // the certificate (SSL_CERT_FILE, as for any Go program).
@@ -61,18 +79,8 @@ func TestServeTLS(t *testing.T) {
 	pemBytes, _ := os.ReadFile(certFile)
 	pool.AppendCertsFromPEM(pemBytes)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	body := `{"email": "owner@example.com", "token": "` + owner.Token + `"}`
-	resp, err := hc.Post(s.URL+"/api/v1/session", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var secure bool
-	for _, c := range resp.Cookies() {
-		secure = secure || c.Secure
-	}
-	if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) == 0 || !secure {
-		t.Errorf("sign-in over HTTPS: %d, cookies %v; want 201 and a Secure session cookie", resp.StatusCode, resp.Cookies())
+	if c := browserSignIn(t, hc, s.URL, owner); !c.Secure {
+		t.Errorf("sign-in over HTTPS: cookie %v; want it Secure", c)
 	}
 	if resp, err := http.Get("http://" + strings.TrimPrefix(s.URL, "https://") + "/api/v1/openapi.json"); err == nil && resp.StatusCode == http.StatusOK {
 		t.Error("the HTTPS server answered plain HTTP")
@@ -128,18 +136,6 @@ func TestServeTLSRefused(t *testing.T) {
 func TestSessionSurvivesRestart(t *testing.T) {
 	s := startServer(t, "")
 	owner := s.addUser("owner@example.com")
-	signIn := func() *http.Cookie {
-		body := `{"email": "owner@example.com", "token": "` + owner.Token + `"}`
-		resp, err := http.Post(s.URL+"/api/v1/session", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) != 1 {
-			t.Fatalf("sign-in: %d %v", resp.StatusCode, resp.Cookies())
-		}
-		return resp.Cookies()[0]
-	}
 	get := func(url string, c *http.Cookie) int {
 		req, _ := http.NewRequest("GET", url+"/api/v1/session", nil)
 		req.AddCookie(c)
@@ -150,7 +146,7 @@ func TestSessionSurvivesRestart(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	kept, dropped := signIn(), signIn()
+	kept, dropped := browserSignIn(t, http.DefaultClient, s.URL, owner), browserSignIn(t, http.DefaultClient, s.URL, owner)
 	var csrf struct {
 		CSRFToken string `json:"csrf_token"`
 	}
@@ -184,14 +180,8 @@ func TestSessionSurvivesRestart(t *testing.T) {
 func TestServeBehindHTTPS(t *testing.T) {
 	s := startServer(t, "", "--behind-https")
 	owner := s.addUser("owner@example.com")
-	body := `{"email": "owner@example.com", "token": "` + owner.Token + `"}`
-	resp, err := http.Post(s.URL+"/api/v1/session", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
-		t.Errorf("sign-in through the proxy: %d, cookies %v; want 201 and a Secure session cookie", resp.StatusCode, resp.Cookies())
+	if c := browserSignIn(t, http.DefaultClient, s.URL, owner); !c.Secure {
+		t.Errorf("sign-in through the proxy: cookie %v; want it Secure", c)
 	}
 }
 
