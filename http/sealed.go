@@ -18,8 +18,8 @@ import (
 // one ciphertext (crypt.FileKey: it opens nothing else) sealed to the
 // public key in SealedKeyHeader (HPKE, bound to the ciphertext's
 // associated data: docs/formats.md). The client decrypts; the HTTP layer
-// only sends ciphertext. There is no
-// plaintext way: a request without the header is refused.
+// only sends ciphertext. There is no plaintext way: a request without the
+// header is refused.
 const (
 	RecipientHeader = "X-Cleanroom-Recipient"
 	SealedKeyHeader = "X-Cleanroom-Sealed-Key"
