@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,9 +108,7 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 		return nil, err
 	}
 	for _, h := range header {
-		for k, v := range h {
-			req.Header.Set(k, v[0])
-		}
+		maps.Copy(req.Header, h)
 	}
 	if length >= 0 {
 		req.ContentLength = length
@@ -321,7 +320,9 @@ func (c *Client) sealedDownload(ctx context.Context, path, jobID string, ad func
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, "GET", path, nil, "", -1, http.Header{recipientHeader: {base64.StdEncoding.EncodeToString(recipient.PublicKey())}})
+	h := http.Header{}
+	h.Set(recipientHeader, base64.StdEncoding.EncodeToString(recipient.PublicKey()))
+	resp, err := c.send(ctx, "GET", path, nil, "", -1, h)
 	if err != nil {
 		return nil, err
 	}

@@ -228,3 +228,16 @@ func TestServeTLSRenewal(t *testing.T) {
 		t.Error("the renewed certificate is not served")
 	}
 }
+
+// TestServeMinFreeSpace: serve --min-free-space reaches the server, and a
+// user whose upload would eat into it is told why, with the flag to ask for.
+func TestServeMinFreeSpace(t *testing.T) {
+	s := startServer(t, "", "--min-free-space", "1000TiB")
+	owner, id := rawNodeRoom(t, s, "data")
+	file := filepath.Join(t.TempDir(), "data.txt")
+	os.WriteFile(file, []byte("hello world"), 0o644)
+	_, stderr, err := s.cli(owner, "upload", "--dcr", id, "--node", "data", file)
+	if err == nil || !strings.Contains(stderr, "keeps free") || !strings.Contains(stderr, "--min-free-space") {
+		t.Errorf("an upload into the reserve: %v\n%s\nwant it refused, naming the reserve and the flag", err, stderr)
+	}
+}
