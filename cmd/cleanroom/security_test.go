@@ -324,12 +324,15 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	conn.Write(bytes.Repeat([]byte("c"), 5000))
 	time.Sleep(200 * time.Millisecond)
 	conn.Close()
-	time.Sleep(200 * time.Millisecond)
-	filepath.WalkDir(filepath.Join(s.DataDir, "blobs"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			t.Errorf("interrupted upload left %s", path)
-		}
-		return nil
+	waitFor(t, "the interrupted upload to leave no file under blobs/", func() bool {
+		left := 0
+		filepath.WalkDir(filepath.Join(s.DataDir, "blobs"), func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				left++
+			}
+			return nil
+		})
+		return left == 0
 	})
 }
 

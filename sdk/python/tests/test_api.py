@@ -294,6 +294,29 @@ class JobsTest(unittest.TestCase):
         with self.assertRaises(cleanroom.ConflictError):
             total.run_computation()
 
+    def test_tampered_or_cut_result_and_logs_are_refused(self) -> None:
+        """A result or log changed or cut in the server's storage (or on the
+        way) is refused by the SDK, never handed over."""
+        dcr = self.publish("tampered", "print('logged')\nopen('/output/o', 'w').write('x' * 100000)\n",
+                           enable_logs_on_success=True)
+        node = dcr.get_node("job")
+        job = node.run_computation()
+        self.assertEqual(node.get_results_as_zip(job).read("o"), b"x" * 100000)
+        self.assertEqual(node.get_logs(job).strip(), "logged")
+        blobs = os.path.join(server.data_dir, "blobs")
+        result = os.path.join(blobs, "results", job.id + ".zip")
+        logs = os.path.join(blobs, "logs", job.id)
+        with open(result, "r+b") as f:
+            f.seek(os.path.getsize(result) // 2)
+            byte = f.read(1)
+            f.seek(-1, io.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 1]))
+        with self.assertRaises(cleanroom.IntegrityError):
+            node.get_results_as_zip(job)
+        os.truncate(logs, os.path.getsize(logs) - 1)
+        with self.assertRaises(cleanroom.IntegrityError):
+            node.get_logs(job)
+
     def test_upload_sizes_and_rejections(self) -> None:
         dcr = self.publish("sizes", "import os\nopen('/output/n', 'w').write(str(os.path.getsize('/input/data')))\n")
         data, job = dcr.get_node("data"), dcr.get_node("job")
