@@ -151,7 +151,15 @@ func (s *Server) Handler() http.Handler {
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path))
 	})
 	mux.HandleFunc("/", s.handleUI)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.viaHTTPS(r) {
+			// Browsers that have seen the server over HTTPS go on using it,
+			// even when a link or a typed address says http://. Not for
+			// subdomains: other services may share the domain.
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 type route struct {

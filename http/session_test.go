@@ -112,6 +112,12 @@ func TestSessionCookieFlags(t *testing.T) {
 		if strings.Contains(c.Value, token) {
 			t.Error("the cookie carries the API token")
 		}
+		for _, path := range []string{"/", "/api/v1/openapi.json", "/api/v1/nothing"} {
+			resp, _ := do(t, ts, call{method: "GET", path: path})
+			if got, want := resp.Header.Get("Strict-Transport-Security") != "", tc.tls || tc.behindHTTPS; got != want {
+				t.Errorf("%+v: GET %s sends Strict-Transport-Security: %v, want %v (only over HTTPS)", tc, path, got, want)
+			}
+		}
 	}
 }
 
