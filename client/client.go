@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -51,6 +52,11 @@ type Client struct {
 	Email string
 	Token string
 	HTTP  *http.Client
+	// Warn, if set, is told once what the user must know before trusting
+	// the server with a dataset: that its enclave runs in software.
+	Warn func(message string)
+
+	warnSoftware sync.Once
 }
 
 // New returns a client; url "" means DefaultURL.

@@ -42,6 +42,15 @@ func (c *Client) UploadDataset(ctx context.Context, u Upload) (*cleanroom.Datase
 	if err != nil {
 		return nil, err
 	}
+	software, err := crypt.CheckAttestation(att.Platform, att.PublicKey, att.KEM, att.KDF, att.AEAD)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.URL, err)
+	}
+	if software && c.Warn != nil {
+		c.warnSoftware.Do(func() {
+			c.Warn(fmt.Sprintf("the enclave of %s runs in software mode: nothing but the server's operator vouches for its key, so the operator could decrypt the datasets published to it", c.URL))
+		})
+	}
 	blob, hash, err := c.uploadEncrypted(ctx, u, key)
 	if err != nil {
 		return nil, err

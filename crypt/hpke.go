@@ -161,3 +161,31 @@ func isHex256(s string) bool {
 	}
 	return true
 }
+
+// SoftwarePlatform is the attestation platform of an enclave that runs in
+// the server's process: only the operator vouches for its key.
+const SoftwarePlatform = "software"
+
+// Suite returns the RFC 9180 ids (KEM, KDF, AEAD) of the suite keys are
+// sealed with, as attestation documents state it.
+func Suite() (kem, kdf, aead uint16) {
+	return hpkeKEM.ID(), hpkeKDF.ID(), hpkeAEAD.ID()
+}
+
+// CheckAttestation refuses an enclave that a dataset key must not be sealed
+// to: one that states another HPKE suite, a key that is not X25519, or a
+// platform this client does not know. It returns whether the enclave runs
+// in software, which the caller must tell its user.
+func CheckAttestation(platform string, publicKey []byte, kem, kdf, aead uint16) (software bool, err error) {
+	wantKEM, wantKDF, wantAEAD := Suite()
+	if kem != wantKEM || kdf != wantKDF || aead != wantAEAD {
+		return false, fmt.Errorf("the enclave seals with HPKE suite (KEM %#04x, KDF %#04x, AEAD %#04x), but this client only with (%#04x, %#04x, %#04x); no key was sent: update the client", kem, kdf, aead, wantKEM, wantKDF, wantAEAD)
+	}
+	if _, err := hpkeKEM.NewPublicKey(publicKey); err != nil {
+		return false, fmt.Errorf("the enclave's public key (%d bytes) is not an X25519 key; no key was sent", len(publicKey))
+	}
+	if platform != SoftwarePlatform {
+		return false, fmt.Errorf("the enclave runs on platform %q, which this client cannot verify; no key was sent: update the client", platform)
+	}
+	return true, nil
+}

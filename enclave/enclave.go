@@ -105,7 +105,8 @@ func (e *Enclave) announceJobEnded() {
 
 // Attestation returns the enclave's attestation document.
 func (e *Enclave) Attestation() cleanroom.Attestation {
-	return cleanroom.Attestation{Platform: "software", PublicKey: e.key.PublicKey(), KEM: 0x0020, KDF: 0x0001, AEAD: 0x0001}
+	kem, kdf, aead := crypt.Suite()
+	return cleanroom.Attestation{Platform: crypt.SoftwarePlatform, PublicKey: e.key.PublicKey(), KEM: kem, KDF: kdf, AEAD: aead}
 }
 
 // CheckDatasetKey verifies that sealed is a dataset key sealed to this

@@ -38,6 +38,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		return hintError("no credentials", "set CLEANROOM_EMAIL and CLEANROOM_TOKEN (or pass --email and --token); the server operator creates a token with `cleanroom users add EMAIL`")
 	}
 	c := client.New(*url, *email, *token)
+	c.Warn = func(message string) { fmt.Fprintln(stderr, "warning: "+message) }
 	needNode := func() error {
 		if *dcrID == "" || *node == "" {
 			return usageError("%s needs --dcr ID and --node NODE", cmd)

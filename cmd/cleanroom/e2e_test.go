@@ -57,6 +57,8 @@ func TestSecureUppercaseCLI(t *testing.T) {
 
 	if _, errOut, err := s.cli(owner, "upload", "--dcr", id, "--node", "input_data_node", dataPath); err != nil {
 		t.Fatalf("upload: %v\n%s", err, errOut)
+	} else if strings.Count(errOut, "runs in software mode") != 1 {
+		t.Errorf("upload to a software enclave: stderr %q; want one warning that it runs in software mode", errOut)
 	}
 	zipPath := filepath.Join(dir, "result.zip")
 	if _, errOut, err := s.cli(owner, "run", "--dcr", id, "--node", "uppercase_text_node", "-o", zipPath); err != nil {
