@@ -427,6 +427,41 @@ func TestUIUploadProxyWithoutWebSockets(t *testing.T) {
 	}
 }
 
+// TestUIUploadUntrustedEnclave: a page shown an enclave on a platform it
+// cannot verify, or sealing with another HPKE suite, uploads nothing and
+// seals no key, and says why next to the node.
+func TestUIUploadUntrustedEnclave(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "")
+	needUI(t, s.URL)
+	owner, id := rawNodeRoom(t, s, "untrusted")
+	real, err := owner.Enclave(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(s.URL)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = pr.In.Host }}
+	for _, tc := range []struct {
+		change func(*cleanroom.Attestation)
+		want   string
+	}{
+		{func(a *cleanroom.Attestation) { a.Platform = "sev-snp" }, `runs on platform "sev-snp", which this page cannot verify; nothing was uploaded`},
+		{func(a *cleanroom.Attestation) { a.AEAD = 0x0003 }, "seals with HPKE suite (0x0020, 0x0001, 0x0003), but this page only with (0x0020, 0x0001, 0x0001); nothing was uploaded"},
+	} {
+		forged := *real
+		tc.change(&forged)
+		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/v1/enclave" {
+				json.NewEncoder(w).Encode(forged)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		uploadFails(t, s, proxy.URL, owner, id, []byte("hello world"), tc.want)
+		proxy.Close()
+	}
+}
+
 // TestUIUploadTooManyAtOnce: a data owner who already has as many uploads
 // open as the server allows one user gets the server's words in the page
 // (the browser hides why a WebSocket handshake failed; the page asks).

@@ -91,9 +91,31 @@ export async function encryptAndUpload(file: Blob, key: Uint8Array<ArrayBuffer>,
   return blob!.hash;
 }
 
+// The HPKE suite seal() implements, as RFC 9180 numbers it, and the one
+// platform the page knows how to take an enclave's key from.
+const SUITE = [0x0020, 0x0001, 0x0001];
+const SOFTWARE_PLATFORM = "software";
+
+/** checkAttestation refuses, before anything is encrypted or sent, an
+ * enclave this page must not seal a dataset key to. */
+function checkAttestation(att: Attestation): void {
+  const suite = [att.hpke_kem, att.hpke_kdf, att.hpke_aead];
+  const ids = (s: number[]) => s.map((id) => "0x" + (id ?? 0).toString(16).padStart(4, "0")).join(", ");
+  if (suite.some((id, i) => id !== SUITE[i])) {
+    throw new Error(`The enclave seals with HPKE suite (${ids(suite)}), but this page only with (${ids(SUITE)}); nothing was uploaded. Reload the page once the server is updated.`);
+  }
+  if (fromBase64(att.public_key).length !== 32) {
+    throw new Error("The enclave's public key is not an X25519 key; nothing was uploaded.");
+  }
+  if (att.platform !== SOFTWARE_PLATFORM) {
+    throw new Error(`The enclave runs on platform "${att.platform}", which this page cannot verify; nothing was uploaded. Reload the page once the server is updated.`);
+  }
+}
+
 /** uploadDataset encrypts, uploads and publishes file to a data node. */
 export async function uploadDataset(dcrID: string, node: string, file: Blob, onProgress: (p: Progress) => void): Promise<Dataset> {
   const att = await api<Attestation>("GET", "/api/v1/enclave");
+  checkAttestation(att);
   const key = randomBytes(32);
   const hash = await encryptAndUpload(file, key, (done, total) => onProgress({ phase: "uploading", done, total }));
   onProgress({ phase: "publishing", done: 0, total: 1 });
