@@ -421,22 +421,22 @@ func TestUploadStreamIdle(t *testing.T) {
 	e := newUploadEnv(t)
 	const ann = "ann@example.com"
 	ctx := context.Background()
-	// Margins of half the timeout: test machines under load are slow.
-	e.s.streamIdleTimeout = time.Second
+	// Wide margins: test machines under load are slow.
+	e.s.streamIdleTimeout = 3 * time.Second
 
 	idle, _, _ := e.dial(e.bearer(ann))
 	first, _ := json.Marshal(StreamStart{Size: 1 << 20})
 	idle.Write(ctx, websocket.MessageText, first)
 	idle.Write(ctx, websocket.MessageBinary, randomData(1000))
 	go func() {
-		for range 20 {
+		for range 40 {
 			if idle.Write(ctx, websocket.MessageBinary, nil) != nil {
 				return
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
 	}()
-	if got := lastError(t, messages(t, idle)); !strings.Contains(got.Message, "no data for 1s") {
+	if got := lastError(t, messages(t, idle)); !strings.Contains(got.Message, "no data for 3s") {
 		t.Errorf("idle upload sending empty messages: %+v", got)
 	}
 	waitUntil(t, "the idle upload is aborted", func() bool { return len(e.tmpFiles()) == 0 })
@@ -641,16 +641,18 @@ func TestUploadRequestTokenRevokedMidway(t *testing.T) {
 // the client nothing was stored, and so nothing is.
 func TestUploadStreamIdleBeforeCommit(t *testing.T) {
 	e := newUploadEnv(t)
-	e.s.streamIdleTimeout = 100 * time.Millisecond
+	e.s.streamIdleTimeout = time.Second
 	ended := make(chan error, 1)
+	told := make(chan struct{})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			ended <- err
 			return
 		}
-		// The last check before the commit outlasts the watchdog.
-		_, err = e.s.receiveStream(r.Context(), c, "", func() error { time.Sleep(500 * time.Millisecond); return nil })
+		// The last check before the commit outlasts the watchdog: it
+		// returns once the client has been told.
+		_, err = e.s.receiveStream(r.Context(), c, "", func() error { <-told; return nil })
 		ended <- err
 	}))
 	defer ts.Close()
@@ -661,7 +663,8 @@ func TestUploadStreamIdleBeforeCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := stream(t, c, StreamStart{Size: 10}, randomData(10))
-	if got := lastError(t, msgs); !strings.Contains(got.Message, "no data for 100ms") {
+	close(told)
+	if got := lastError(t, msgs); !strings.Contains(got.Message, "no data for 1s") {
 		t.Errorf("the client was told %+v, want the watchdog's words", got)
 	}
 	if err := <-ended; err == nil || !strings.Contains(err.Error(), "idle too long") {

@@ -82,7 +82,7 @@ try {
     await shot(op, "editor-test-all");
   }
   await agesFiles.getByText("/input/ages/ages.csv").waitFor();
-  assert((await op.locator('.computation [data-status="ok"]').count()) === 1, "r_stats's test result is not shown as ok");
+  await op.locator('.computation [data-status="ok"]').waitFor(); // r_stats's test result
   await shot(op, "python-output-in-file-browser");
 
   // Participants, then publish.
