@@ -25,7 +25,7 @@ import (
 
 // adversarialLimits are the server's limits in this suite.
 var adversarialLimits = []string{
-	"--job-memory", "256MiB", "--job-timeout", "15s", "--job-processes", "64",
+	"--job-memory", "256MiB", "--job-timeout", "8s", "--job-processes", "64",
 	"--job-output-size", "10MiB", "--job-output-files", "100", "--jobs", "1",
 }
 
@@ -250,7 +250,7 @@ os.link("/output/twice.txt", "/output/twice2.txt")
 		{name: "tmp_bomb", script: "chunk = b'x' * (1 << 20)\nwith open('/tmp/fill', 'wb') as f:\n    while True:\n        f.write(chunk)\n",
 			wantError: "job exceeded its memory limit of 256 MiB"},
 		{name: "endless_loop", script: "while True:\n    pass\n",
-			wantError: "job exceeded its time limit of 15s"},
+			wantError: "job exceeded its time limit of 8s"},
 		{name: "output_flood", script: "chunk = b'x' * (1 << 20)\nwith open('/output/flood', 'wb') as f:\n    while True:\n        f.write(chunk)\n",
 			wantError: "job exceeded its output size limit of 10 MiB"},
 		{name: "output_flood_caught", script: "chunk = b'x' * (1 << 20)\ntry:\n    with open('/output/flood', 'wb') as f:\n        while True:\n            f.write(chunk)\nexcept OSError:\n    pass\n",
