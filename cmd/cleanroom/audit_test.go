@@ -131,3 +131,41 @@ func audited(t *testing.T, c *client.Client, dcrID, action string) []string {
 	}
 	return got
 }
+
+// TestAuditLogsRead: reading a job's logs is in the audit log, by whom and
+// which job; a read the policy or ownership refuses is not.
+func TestAuditLogsRead(t *testing.T) {
+	s := startServer(t, "")
+	analyst, other := s.addUser("analyst@example.com"), s.addUser("other@example.com")
+	id := publish(t, analyst, &cleanroom.Definition{
+		Name: "logs", Owner: analyst.Email,
+		Nodes: []cleanroom.Node{
+			{Name: "talks", Kind: cleanroom.NodePython, Script: `print("hello")`, EnableLogsOnSuccess: true},
+			{Name: "quiet", Kind: cleanroom.NodePython, Script: `print("secret")`},
+		},
+		Participants: []cleanroom.Participant{{Email: analyst.Email, AnalystOf: []string{"talks", "quiet"}}, {Email: other.Email, AnalystOf: []string{"talks"}}},
+	})
+	ctx := context.Background()
+	talks, quiet := runJob(t, analyst, id, "talks"), runJob(t, analyst, id, "quiet")
+	if logs, err := analyst.Logs(ctx, talks.ID); err != nil || strings.TrimSpace(logs) != "hello" {
+		t.Fatalf("logs the policy allows: %q %v", logs, err)
+	}
+	_, err := analyst.Logs(ctx, quiet.ID)
+	wantCode(t, "logs the policy withholds", err, cleanroom.EFORBIDDEN)
+	_, err = other.Logs(ctx, talks.ID)
+	wantCode(t, "another analyst's job's logs", err, cleanroom.EFORBIDDEN)
+
+	log, err := analyst.AuditLog(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads []string
+	for _, e := range log {
+		if e.Action == cleanroom.AuditLogsRead {
+			reads = append(reads, e.Actor+" "+e.Node+" "+e.Detail)
+		}
+	}
+	if want := []string{analyst.Email + " talks " + talks.ID}; !slices.Equal(reads, want) {
+		t.Errorf("logs reads in the audit log: %q, want %q", reads, want)
+	}
+}

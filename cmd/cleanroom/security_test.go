@@ -229,6 +229,48 @@ func TestRestartFailsRunningJob(t *testing.T) {
 	}
 }
 
+// A job still queued when the server is killed runs once it is back: a
+// restart loses no run an analyst asked for.
+func TestRestartRunsQueuedJob(t *testing.T) {
+	s := startServer(t, "", "--jobs", "1")
+	marker := cleanroom.NewID()
+	analyst := s.addUser("analyst@example.com")
+	id := publish(t, analyst, &cleanroom.Definition{
+		Name: "queue", Owner: analyst.Email,
+		Nodes: []cleanroom.Node{
+			{Name: "sleeper", Kind: cleanroom.NodePython, Script: sleeperScript(marker)},
+			{Name: "quick", Kind: cleanroom.NodePython, Script: `open("/output/done.txt", "w").write("done")`},
+		},
+		Participants: []cleanroom.Participant{{Email: analyst.Email, AnalystOf: []string{"sleeper", "quick"}}},
+	})
+	ctx := context.Background()
+	if _, err := analyst.Run(ctx, id, "sleeper"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sleeper to run", func() bool { return processRunning(marker) })
+	queued, err := analyst.Run(ctx, id, "quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := analyst.Job(ctx, queued.ID); err != nil || j.State != cleanroom.JobQueued {
+		t.Fatalf("the second job behind a one-job runner: %+v %v, want it queued", j, err)
+	}
+	s.kill()
+	waitFor(t, "the killed server's sandbox to end", func() bool { return !processRunning(marker) })
+
+	s2 := startServer(t, s.DataDir, "--scratch", s.Scratch, "--jobs", "1")
+	again := client.New(s2.URL, analyst.Email, analyst.Token)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	j, err := again.Wait(wctx, queued.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resultFiles(t, again, j)["done.txt"]; got != "done" {
+		t.Errorf("the queued job's result after the restart: %q, want done", got)
+	}
+}
+
 // sleeperScript sleeps for five minutes in a process whose command line
 // carries marker, so a test can find exactly its own sandboxed process
 // among those of other tests running at the same time.
