@@ -195,7 +195,7 @@ func (e *Enclave) testNode(ctx context.Context, w *workspace, draftID string, de
 	nt.Status, nt.Error = cleanroom.NodeTestFailed, jobError(runErr)
 	if n.Kind == cleanroom.NodeSQL && res.ExitCode == exitTooFewRows {
 		nt.Error = fmt.Sprintf("the result has fewer rows than its minimum_rows_count of %d; nothing would be released", *n.MinimumRowsCount)
-	} else if last := logs.LastLine(); last != "" {
+	} else if last := logs.ErrorLine(n.Kind); last != "" {
 		nt.Error += ": " + last
 	}
 	nt.Line = errorLine(n.Kind, nt.Logs)
@@ -212,28 +212,36 @@ func (e *Enclave) testError(draftID string, err error) string {
 	return "internal error in the enclave; the server log has the details"
 }
 
-var (
-	// Python: `  File "/cleanroom/main.py", line 12, in <module>`; the
+// errorLineRE finds, per kind, where the logs blame a line of the main
+// script; the last match is the one that counts, and its first non-empty
+// group is the line.
+var errorLineRE = map[cleanroom.NodeKind]*regexp.Regexp{
+	// Python: `  File "/cleanroom/main.py", line 12, in <module>`: the
 	// last such line is where the error was raised in the script.
-	pythonLineRE = regexp.MustCompile(`File "/cleanroom/main\.py", line (\d+)`)
+	cleanroom.NodePython: regexp.MustCompile(`File "/cleanroom/main\.py", line (\d+)`),
 	// DuckDB: `LINE 3: SELEC ...`.
-	sqlLineRE = regexp.MustCompile(`LINE (\d+):`)
-)
+	cleanroom.NodeSQL: regexp.MustCompile(`LINE (\d+):`),
+	// R, run by source() with show.error.locations: `Error in f(x) (from
+	// main.R#4) : ...`, or for a parse error `/cleanroom/main.R:4:0: ...`.
+	cleanroom.NodeR: regexp.MustCompile(`\(from main\.R#(\d+)\)|/cleanroom/main\.R:(\d+):\d+:`),
+}
 
 // errorLine returns the line of the main script that logs blame, or 0.
 func errorLine(kind cleanroom.NodeKind, logs string) int {
-	re := pythonLineRE
-	if kind == cleanroom.NodeSQL {
-		re = sqlLineRE
-	} else if kind != cleanroom.NodePython {
+	re := errorLineRE[kind]
+	if re == nil {
 		return 0
 	}
 	m := re.FindAllStringSubmatch(logs, -1)
 	if len(m) == 0 {
 		return 0
 	}
-	n, _ := strconv.Atoi(m[len(m)-1][1])
-	return n
+	for _, g := range m[len(m)-1][1:] {
+		if n, err := strconv.Atoi(g); err == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // listOutputs returns the regular files under dir, relative to it.

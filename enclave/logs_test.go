@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/cleanroom-dev/cleanroom"
 )
 
 // Logs are capped: only the tail is kept, where a traceback is, and the
@@ -22,8 +24,8 @@ func TestTailBufferKeepsTheTail(t *testing.T) {
 	if len(tail) != 1000 || !bytes.HasSuffix(tail, []byte("ValueError: boom\n")) {
 		t.Fatalf("kept %d bytes ending %q, want the last 1000", len(tail), tail[len(tail)-20:])
 	}
-	if b.LastLine() != "ValueError: boom" {
-		t.Fatalf("LastLine = %q", b.LastLine())
+	if b.ErrorLine(cleanroom.NodePython) != "ValueError: boom" {
+		t.Fatalf("ErrorLine = %q", b.ErrorLine(cleanroom.NodePython))
 	}
 	small := newTailBuffer(1000)
 	small.Write([]byte("short"))

@@ -322,7 +322,10 @@ func (e *Enclave) command(n *cleanroom.Node) ([]string, string) {
 		}
 		return cmd, pythonImage
 	case cleanroom.NodeR:
-		return []string{"/usr/bin/Rscript", scriptDir + "/main.R"}, rImage
+		// source() with the script's source kept, rather than Rscript
+		// main.R, so that an error names its line; print.eval prints what
+		// a top-level expression shows, as Rscript would.
+		return []string{"/usr/bin/Rscript", "-e", `options(show.error.locations = TRUE); source("` + scriptDir + `/main.R", keep.source = TRUE, print.eval = TRUE)`}, rImage
 	}
 	return []string{e.Python, scriptDir + "/main.py"}, pythonImage
 }
@@ -337,7 +340,7 @@ func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Nod
 		u.State = cleanroom.JobFailed
 		if keepLogs {
 			u.Error = jobError(runErr)
-			if last := logs.LastLine(); last != "" {
+			if last := logs.ErrorLine(n.Kind); last != "" {
 				u.Error += ": " + last
 			}
 		} else {
@@ -444,10 +447,30 @@ func (t *tailBuffer) Bytes() []byte {
 	return b
 }
 
-// LastLine returns the last non-empty line, where Python puts the exception.
-func (t *tailBuffer) LastLine() string {
+// workerErrorPrefix starts the line cmd/cleanroom-worker reports an error on.
+const workerErrorPrefix = "cleanroom-worker: "
+
+// ErrorLine returns the line of the logs that says what went wrong in a
+// computation of kind: for R the last "Error" line, with the next one when
+// R wrapped the message there ("Execution halted" follows it); for SQL
+// the worker's error, above DuckDB's picture of where in the query; for
+// others the last non-empty line, where Python puts the exception.
+func (t *tailBuffer) ErrorLine(kind cleanroom.NodeKind) string {
 	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
 	last := strings.TrimSpace(lines[len(lines)-1])
+	for i := len(lines) - 1; i >= 0; i-- {
+		if kind == cleanroom.NodeSQL && strings.HasPrefix(lines[i], workerErrorPrefix) {
+			last = strings.TrimPrefix(strings.TrimSpace(lines[i]), workerErrorPrefix)
+			break
+		}
+		if kind == cleanroom.NodeR && strings.HasPrefix(lines[i], "Error") {
+			last = strings.TrimSpace(lines[i])
+			if strings.HasSuffix(last, ":") && i+1 < len(lines) {
+				last += " " + strings.TrimSpace(lines[i+1])
+			}
+			break
+		}
+	}
 	if len(last) > 500 {
 		last = last[:500] + "..."
 	}

@@ -64,7 +64,7 @@ func (e *Enclave) validateTable(ctx context.Context, w *workspace, n *cleanroom.
 	}
 	if runErr := res.Err(); runErr != nil {
 		// The validator prints no row of the table: its own errors only.
-		return nil, failf("validating table %q failed: %s: %s", n.Name, jobError(runErr), logs.LastLine())
+		return nil, failf("validating table %q failed: %s: %s", n.Name, jobError(runErr), logs.ErrorLine(n.Kind))
 	}
 	rep, err := readReport(filepath.Join(out, "report.json"))
 	if err != nil {

@@ -61,6 +61,55 @@ func TestDrafts(t *testing.T) {
 	}
 }
 
+// A failing R or SQL computation is reported, like a Python one, by the
+// line its error is on and with the error's own words; an R script still
+// prints what its top-level expressions show, as under Rscript.
+func TestDraftTestErrorLines(t *testing.T) {
+	s := startServer(t, "")
+	alice := s.addUser("alice@example.com")
+	ctx := context.Background()
+	def := &cleanroom.Definition{
+		Name: "errors", Owner: alice.Email,
+		Nodes: []cleanroom.Node{
+			{Name: "people", Kind: cleanroom.NodeTable, Columns: []cleanroom.Column{{Name: "age", FormatType: cleanroom.FormatInteger}}},
+			{Name: "r_runtime", Kind: cleanroom.NodeR, Script: "x <- 1\nx + 41\nf <- function(v) log(v)\n\ny <- f(\"a\")\n"},
+			{Name: "r_parse", Kind: cleanroom.NodeR, Script: "x <- 1\n\ny <- (1 +\n"},
+			{Name: "r_stop", Kind: cleanroom.NodeR, Script: "x <- 1\nstop(\"no ages\")\n"},
+			{Name: "sql_bad", Kind: cleanroom.NodeSQL, Dependencies: []string{"people"}, Script: "SELECT age\nFROM people\nWHERE nonsense > 1"},
+		},
+		Participants: []cleanroom.Participant{{Email: alice.Email, DataOwnerOf: []string{"people"}, AnalystOf: []string{"r_runtime", "r_parse", "r_stop", "sql_bad"}}},
+	}
+	d, err := alice.CreateDraft(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := alice.TestDraft(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		line  int
+		error string
+	}{
+		"r_runtime": {3, "non-numeric argument to mathematical function"},
+		"r_parse":   {4, "unexpected end of input"},
+		"r_stop":    {2, "no ages"},
+		"sql_bad":   {3, "nonsense"},
+	}
+	for _, n := range test.Nodes {
+		w, ok := want[n.Node]
+		if !ok {
+			continue
+		}
+		if n.Status != cleanroom.NodeTestFailed || n.Line != w.line || !strings.Contains(n.Error, w.error) || strings.Contains(n.Error, "Execution halted") {
+			t.Errorf("%s: %s at line %d: %q\nlogs:\n%s\nwant failed at line %d with %q", n.Node, n.Status, n.Line, n.Error, n.Logs, w.line, w.error)
+		}
+		if n.Node == "r_runtime" && !strings.Contains(n.Logs, "[1] 42") {
+			t.Errorf("r_runtime's logs do not show the value of its top-level x + 41:\n%s", n.Logs)
+		}
+	}
+}
+
 // "Test all computations" runs every computation of a draft on empty
 // inputs or attached test data, and reports a syntax error in one node by
 // name and line while the others pass.
