@@ -3,6 +3,7 @@ package cleanroom_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -270,5 +271,39 @@ func TestFormatBytes(t *testing.T) {
 		if got := cleanroom.FormatBytes(n); got != want {
 			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// docBlock returns the fenced block of docs/formats.md whose info string
+// ends with name.
+func docBlock(t *testing.T, name string) string {
+	t.Helper()
+	doc, err := os.ReadFile("docs/formats.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), " "+name+"\n")
+	block, _, closed := strings.Cut(rest, "\n```")
+	if !ok || !closed {
+		t.Fatalf("docs/formats.md has no block %q", name)
+	}
+	return block
+}
+
+// The worked example of docs/formats.md section 5 is what the code does.
+func TestCanonicalDocExample(t *testing.T) {
+	d, err := cleanroom.ParseDefinition([]byte(docBlock(t, "definition-example")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canonical, err := d.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := docBlock(t, "canonical-example"); string(canonical) != want {
+		t.Errorf("canonical bytes:\n%s\nthe doc says:\n%s", canonical, want)
+	}
+	if got, want := cleanroom.DefinitionID(canonical), docBlock(t, "id-example"); got != want {
+		t.Errorf("id %s, the doc says %s", got, want)
 	}
 }

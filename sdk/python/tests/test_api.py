@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import io
 import ipaddress
+import json
 import os
 import tempfile
 import unittest
@@ -149,6 +150,18 @@ class DefinitionTest(unittest.TestCase):
                 '"owner":"owner@example.com","participants":[{"analyst_of":["c"],"email":"owner@example.com"}]}')
         self.assertEqual(d.canonical, want.encode())
         self.assertEqual(d.id, hashlib.sha256(want.encode()).hexdigest())
+
+    def test_doc_example(self) -> None:
+        """The worked example of docs/formats.md section 5."""
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "formats.md"), encoding="utf-8") as f:
+            doc = f.read()
+
+        def block(name: str) -> str:
+            return doc.split(" " + name + "\n", 1)[1].split("\n```", 1)[0]
+
+        canonical = canonical_definition(json.loads(block("definition-example")))
+        self.assertEqual(canonical, block("canonical-example").encode())
+        self.assertEqual(hashlib.sha256(canonical).hexdigest(), block("id-example"))
 
     def test_server_computes_the_same_id(self) -> None:
         # Text the two JSON encoders could treat differently: HTML characters,
