@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -598,8 +599,15 @@ func TestUIEditor(t *testing.T) {
 		"DATA_EMAIL=data@example.com", "DATA_TOKEN=" + users["data"],
 		"ANALYST_EMAIL=analyst@example.com", "ANALYST_TOKEN=" + users["analyst"],
 	})
+	// The name column is hashed: the SQL sees, and sorts, SHA-256s.
+	var adults []string
+	for _, row := range []string{"ann,34", "cid,52", "dee,41"} {
+		name, age, _ := strings.Cut(row, ",")
+		adults = append(adults, fmt.Sprintf("%x,%s\n", sha256.Sum256([]byte(name)), age))
+	}
+	slices.Sort(adults)
 	for name, want := range map[string]map[string]string{
-		"adults":  {"dataset.csv": "ann,34\ncid,52\ndee,41\n"},
+		"adults":  {"dataset.csv": strings.Join(adults, "")},
 		"r_stats": {"mean.txt": "36\n"},
 	} {
 		b, err := os.ReadFile(filepath.Join(out, name+".zip"))

@@ -1,5 +1,6 @@
 // The editor beyond Python, with three users in three browser contexts:
-// the owner builds a table node with a test dataset and SQL, Python and R
+// the owner builds a table node (one column hashed, one unique) with a
+// test dataset and SQL, Python and R
 // computations, sees the Python computation's output file appear in the
 // file browser after "Test all computations", and publishes; the data
 // owner uploads a bad CSV and reads the validation report naming its line
@@ -50,6 +51,10 @@ try {
   await people.getByRole("button", { name: "Add column" }).click();
   await people.getByLabel("Column 2 name").fill("age");
   await people.getByLabel("Column 2 type").selectOption("INTEGER");
+  // Names reach computations hashed, and no two rows may share one.
+  await people.getByLabel("Column 1 hashed").check();
+  await people.getByRole("button", { name: "Add unique combination" }).click();
+  assert(await people.getByRole("group", { name: "Unique combination 1" }).getByLabel("name").isChecked(), "a new unique combination does not start with the first column");
   await people.getByLabel(/Test dataset/).setInputFiles({ name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(env("TEST_CSV")) });
   await people.getByText("Test dataset attached").waitFor();
   await shot(op, "table-node");
@@ -105,6 +110,9 @@ try {
   await signIn(dp, base, dataOwner.email, dataOwner.token);
   await dp.goto(`${base}/dcrs/${dcrID}`);
   const card = dp.locator('[data-node="people"]');
+  // The agreement says what is hashed and what must be unique.
+  const columns = await card.getByTestId("columns").innerText();
+  assert(columns.includes("name (STRING, hashed: computations see its SHA-256)") && columns.includes("Unique together: name."), `the published table node says: ${columns}`);
   await card.getByLabel("Choose a file to upload").setInputFiles({ name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(env("BAD_CSV")) });
   await card.getByRole("button", { name: "Encrypt and upload" }).click();
   const report = card.getByRole("region", { name: "Validation report of people" });

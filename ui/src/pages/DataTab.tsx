@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api, errorText } from "../api";
 import { ErrorText, formatBytes } from "../components/common";
-import { FORMAT_TYPES, isData, type Column, type Definition, type Node, type TestDataset } from "../types";
+import { FORMAT_TYPES, HASH_SHA256_HEX, isData, type Column, type Definition, type Node, type TestDataset } from "../types";
 import type { EditorProps } from "./DraftEditor";
 
 /** MAX_TEST_DATASET is the largest test dataset a draft takes. */
@@ -84,6 +84,26 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
   const [testError, setTestError] = useState<string | null>(null);
   const set = (f: (n: Node) => Node) => update((d) => setNode(d, node.name, f));
   const setCol = (i: number, f: (c: Column) => Column) => set((n) => ({ ...n, columns: n.columns!.map((c, j) => (j === i ? f(c) : c)) }));
+  // A unique combination names columns: it follows a rename and loses a
+  // removed column (and a combination left empty).
+  const renameCol = (i: number, name: string) =>
+    set((n) => {
+      const old = n.columns![i].name;
+      const combos = n.unique_column_combinations?.map((combo) => combo.map((c) => (c === old ? name : c)));
+      return { ...n, columns: n.columns!.map((c, j) => (j === i ? { ...c, name } : c)), unique_column_combinations: combos };
+    });
+  const removeCol = (i: number) =>
+    set((n) => {
+      const old = n.columns![i].name;
+      const combos = n.unique_column_combinations?.map((combo) => combo.filter((c) => c !== old)).filter((combo) => combo.length > 0);
+      return { ...n, columns: n.columns!.filter((_, j) => j !== i), unique_column_combinations: combos?.length ? combos : undefined };
+    });
+  const setCombo = (k: number, combo: string[]) =>
+    set((n) => {
+      const combos = (n.unique_column_combinations ?? []).map((c, j) => (j === k ? combo : c)).filter((c) => c.length > 0);
+      return { ...n, unique_column_combinations: combos.length ? combos : undefined };
+    });
+  const named = (node.columns ?? []).filter((c) => c.name !== "");
   const path = `/api/v1/drafts/${encodeURIComponent(draftID)}/nodes/${encodeURIComponent(node.name)}/test-dataset`;
 
   const putTest = async (file: File) => {
@@ -136,6 +156,7 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
               <th scope="col">Name</th>
               <th scope="col">Type</th>
               <th scope="col">Nullable</th>
+              <th scope="col">Hashed</th>
               {!readOnly && <th scope="col"><span className="visually-hidden">Remove</span></th>}
             </tr>
           </thead>
@@ -143,7 +164,7 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
             {(node.columns ?? []).map((c, i) => (
               <tr key={i}>
                 <td>
-                  <input aria-label={`Column ${i + 1} name`} value={c.name} readOnly={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, name: e.target.value }))} />
+                  <input aria-label={`Column ${i + 1} name`} value={c.name} readOnly={readOnly} onChange={(e) => renameCol(i, e.target.value)} />
                 </td>
                 <td>
                   <select aria-label={`Column ${i + 1} type`} value={c.format_type} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, format_type: e.target.value }))}>
@@ -155,9 +176,12 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
                 <td>
                   <input type="checkbox" aria-label={`Column ${i + 1} nullable`} checked={c.is_nullable} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, is_nullable: e.target.checked }))} />
                 </td>
+                <td>
+                  <input type="checkbox" aria-label={`Column ${i + 1} hashed`} checked={c.hash_with === HASH_SHA256_HEX} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, hash_with: e.target.checked ? HASH_SHA256_HEX : undefined }))} />
+                </td>
                 {!readOnly && (
                   <td>
-                    <button type="button" className="small" aria-label={`Remove column ${i + 1}`} onClick={() => set((n) => ({ ...n, columns: n.columns!.filter((_, j) => j !== i) }))}>
+                    <button type="button" className="small" aria-label={`Remove column ${i + 1}`} onClick={() => removeCol(i)}>
                       ✕
                     </button>
                   </td>
@@ -168,7 +192,7 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
           {!readOnly && (
             <tfoot>
               <tr>
-                <td colSpan={4}>
+                <td colSpan={5}>
                   <button type="button" className="small" onClick={() => set((n) => ({ ...n, columns: [...(n.columns ?? []), { name: "", format_type: "STRING", is_nullable: false }] }))}>
                     Add column
                   </button>
@@ -177,6 +201,33 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
             </tfoot>
           )}
         </table>
+      )}
+      {node.kind === "table" && <p className="hint">A hashed column reaches computations as the SHA-256 (hex) of each value, never as uploaded.</p>}
+      {node.kind === "table" && (!readOnly || node.unique_column_combinations?.length) && (
+        <fieldset className="unique">
+          <legend>Unique together</legend>
+          <p className="hint">No two rows may have the same values in all the columns of one combination.</p>
+          {(node.unique_column_combinations ?? []).map((combo, k) => (
+            <div key={k} role="group" aria-label={`Unique combination ${k + 1}`} className="combo">
+              {named.map((c) => (
+                <label key={c.name} className="check">
+                  <input type="checkbox" checked={combo.includes(c.name)} disabled={readOnly} onChange={(e) => setCombo(k, e.target.checked ? [...combo, c.name] : combo.filter((x) => x !== c.name))} />
+                  {c.name}
+                </label>
+              ))}
+              {!readOnly && (
+                <button type="button" className="small" aria-label={`Remove unique combination ${k + 1}`} onClick={() => setCombo(k, [])}>
+                  ✕
+                </button>
+              )}
+            </div>
+          ))}
+          {!readOnly && (
+            <button type="button" className="small" disabled={named.length === 0} onClick={() => set((n) => ({ ...n, unique_column_combinations: [...(n.unique_column_combinations ?? []), [named[0].name]] }))}>
+              Add unique combination
+            </button>
+          )}
+        </fieldset>
       )}
       {!readOnly && (
         <div className="test-dataset">

@@ -219,8 +219,9 @@ function DataNode({ dcrID, node, dataset, canUpload, reload }: { dcrID: string; 
         {node.is_required && <span className="badge">required</span>}
       </header>
       {node.kind === "table" && (
-        <p className="hint">
-          Columns: {(node.columns ?? []).map((c) => `${c.name} (${c.format_type}${c.is_nullable ? ", nullable" : ""})`).join(", ")}
+        <p className="hint" data-testid="columns">
+          Columns: {(node.columns ?? []).map((c) => `${c.name} (${c.format_type}${c.is_nullable ? ", nullable" : ""}${c.hash_with ? ", hashed: computations see its SHA-256" : ""})`).join(", ")}
+          {node.unique_column_combinations?.length ? `. Unique together: ${node.unique_column_combinations.map((combo) => combo.join(" + ")).join("; ")}.` : ""}
         </p>
       )}
       <p data-testid="dataset-status">
