@@ -30,7 +30,7 @@ type Job struct {
 	// signal or limit, and whether logs are withheld by the node's policy.
 	Error string `json:"error,omitempty"`
 	// Warnings list things the analyst should know about a successful run,
-	// such as output entries that were skipped.
+	// such as output entries that were skipped, or a CPU limit that slowed it.
 	Warnings []string `json:"warnings,omitempty"`
 
 	// SealedKey is the result key sealed to the enclave; the result and

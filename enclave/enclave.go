@@ -39,10 +39,11 @@ type Enclave struct {
 
 	// Limits of one computation besides JobTimeout; 0 sets no limit.
 	// NewEnclave sets sandbox's defaults.
-	JobMemory      int64 // bytes of memory, its /tmp and /output included
-	JobProcesses   int   // processes and threads at once
-	JobOutputSize  int64 // bytes written to /output
-	JobOutputFiles int   // files and directories in /output
+	JobMemory      int64   // bytes of memory, its /tmp and /output included
+	JobProcesses   int     // processes and threads at once
+	JobCPUs        float64 // CPU time per second of wall time; 0 for no limit
+	JobOutputSize  int64   // bytes written to /output
+	JobOutputFiles int     // files and directories in /output
 
 	// JobUID is where the host users that jobs run as start when the
 	// server runs as root: one per job running at once, each with a group

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/crypt"
@@ -123,6 +124,7 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 	}
 
 	var logs *tailBuffer
+	var slowed []string // warnings of computations the CPU limit slowed
 	for _, n := range compute {
 		logs = newTailBuffer(e.MaxLogSize)
 		res, err := e.runNode(ctx, w, dcr.Definition, n, logs)
@@ -154,10 +156,14 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 			return e.failed(job, failf("computation %q, which %q depends on, failed: %s", n.Name, job.Node, jobError(runErr)))
 		}
 		if runErr != nil {
-			return e.seal(ctx, job, target, w, runErr, logs)
+			return e.seal(ctx, job, target, w, runErr, logs, nil)
+		}
+		if res.CPUThrottled > res.Duration/10 {
+			slowed = append(slowed, fmt.Sprintf("computation %q was slowed by the CPU limit of %g CPUs: the scheduler held it back for %s, summed over the CPUs, in %s (the server's operator sets the limit with `cleanroom serve --job-cpus`)",
+				n.Name, e.JobCPUs, res.CPUThrottled.Round(time.Millisecond), res.Duration.Round(time.Millisecond)))
 		}
 	}
-	return e.seal(ctx, job, target, w, nil, logs)
+	return e.seal(ctx, job, target, w, nil, logs, slowed)
 }
 
 func isLimit(err error) bool {
@@ -279,7 +285,7 @@ func (e *Enclave) runNode(ctx context.Context, w *workspace, d *cleanroom.Defini
 		return sandbox.Result{}, err
 	}
 	output := w.outputPath(n.Name)
-	limits := sandbox.Limits{Memory: e.JobMemory, Processes: e.JobProcesses}
+	limits := sandbox.Limits{Memory: e.JobMemory, Processes: e.JobProcesses, CPUs: e.JobCPUs}
 	sized, err := w.makeOutput(output, e.JobOutputSize, e.JobOutputFiles)
 	if err != nil {
 		return sandbox.Result{}, err
@@ -333,7 +339,7 @@ func (e *Enclave) command(n *cleanroom.Node) ([]string, string) {
 // seal stores the outcome of the target computation: its zip and, as the
 // node's log policy allows, its logs, both encrypted under a fresh key
 // sealed to the enclave.
-func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w *workspace, runErr error, logs *tailBuffer) cleanroom.JobUpdate {
+func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w *workspace, runErr error, logs *tailBuffer, warnings []string) cleanroom.JobUpdate {
 	keepLogs := (runErr == nil && n.EnableLogsOnSuccess) || (runErr != nil && n.EnableLogsOnError)
 	u := cleanroom.JobUpdate{State: cleanroom.JobSucceeded}
 	if runErr != nil {
@@ -374,7 +380,9 @@ func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Nod
 	var size int64
 	err = e.storeEncrypted(ctx, cleanroom.JobResultKey(job.ID), key, crypt.ResultAD(job.ID), func(dst io.Writer) error {
 		var err error
-		size, u.Warnings, err = writeZip(dst, w.outputPath(n.Name), e.JobOutputSize, e.JobOutputFiles)
+		var skipped []string
+		size, skipped, err = writeZip(dst, w.outputPath(n.Name), e.JobOutputSize, e.JobOutputFiles)
+		u.Warnings = append(warnings, skipped...)
 		return err
 	})
 	if isLimit(err) {

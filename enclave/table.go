@@ -55,7 +55,7 @@ func (e *Enclave) validateTable(ctx context.Context, w *workspace, n *cleanroom.
 		Stdout:  logs,
 		Stderr:  logs,
 		Timeout: e.JobTimeout,
-		Limits:  sandbox.Limits{Memory: e.JobMemory, Processes: e.JobProcesses},
+		Limits:  sandbox.Limits{Memory: e.JobMemory, Processes: e.JobProcesses, CPUs: e.JobCPUs},
 		User:    w.user,
 		Root:    e.Images[pythonImage],
 	})

@@ -173,9 +173,17 @@ func (b *Bubblewrap) Enforcement() string {
 	cg, err := b.cgroups()
 	if err == nil {
 		if cg.version == 2 {
-			return fmt.Sprintf("limits enforced with cgroup v2 (memory, pids) in %s", cg.memory)
+			controllers := "memory, pids"
+			if cg.cpu != "" {
+				controllers += ", cpu"
+			}
+			return fmt.Sprintf("limits enforced with cgroup v2 (%s) in %s", controllers, cg.memory) + cg.noCPU()
 		}
-		return fmt.Sprintf("limits enforced with cgroup v1 (memory in %s, pids in %s)", cg.memory, cg.pids)
+		cpu := ""
+		if cg.cpu != "" {
+			cpu = ", cpu in " + cg.cpu
+		}
+		return fmt.Sprintf("limits enforced with cgroup v1 (memory in %s, pids in %s%s)", cg.memory, cg.pids, cpu) + cg.noCPU()
 	}
 	how := "limits enforced with rlimits: memory per process (RLIMIT_AS), /tmp and /dev/shm sized to the memory limit"
 	if os.Geteuid() == 0 {
@@ -183,7 +191,7 @@ func (b *Bubblewrap) Enforcement() string {
 	} else {
 		how += ", processes approximately (RLIMIT_NPROC of the server's user, which jobs share without root)"
 	}
-	return fmt.Sprintf("%s; cgroups are not usable: %v", how, err)
+	return fmt.Sprintf("%s; runs with a CPU limit fail; cgroups are not usable: %v", how, err)
 }
 
 func (b *Bubblewrap) cgroups() (*cgroups, error) {
@@ -226,7 +234,9 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (_ Result, retErr error
 		return Result{}, err
 	}
 	var cg *cgroup
-	if cgs, err := b.cgroups(); err == nil {
+	if cgs, err := b.cgroups(); err != nil && spec.Limits.CPUs > 0 {
+		return Result{}, fmt.Errorf("sandbox: the job's CPU limit needs cgroups, and they are not usable: %v", err)
+	} else if err == nil {
 		if cg, err = cgs.newCgroup(spec.Limits); err != nil {
 			return Result{}, err
 		}
@@ -339,6 +349,7 @@ func (b *Bubblewrap) Run(ctx context.Context, spec Spec) (_ Result, retErr error
 
 	if cg != nil {
 		res.MemoryExceeded, res.ProcessesExceeded = cg.exceeded()
+		res.CPUThrottled = cg.throttled()
 	}
 
 	switch {

@@ -21,6 +21,7 @@ type cgroups struct {
 	version int    // 1 or 2
 	memory  string // directory the memory cgroups are made in
 	pids    string // directory the pids cgroups are made in; the same as memory on version 2
+	cpu     string // directory the cpu cgroups are made in, "" without the cpu controller; the same as memory on version 2
 }
 
 // findCgroups finds the cgroups of the calling process and checks that it
@@ -54,7 +55,10 @@ var findCgroups = sync.OnceValues(func() (*cgroups, error) {
 // removes them.
 func (cg *cgroups) reapStale() {
 	names := map[string]bool{}
-	for _, dir := range []string{cg.memory, cg.pids} {
+	for _, dir := range []string{cg.memory, cg.pids, cg.cpu} {
+		if dir == "" {
+			continue
+		}
 		found, _ := filepath.Glob(filepath.Join(dir, "cleanroom-*-*"))
 		for _, f := range found {
 			names[filepath.Base(f)] = true
@@ -69,6 +73,11 @@ func (cg *cgroups) reapStale() {
 			continue // another server's, or its PID taken again: left alone
 		}
 		c := &cgroup{version: cg.version, memory: filepath.Join(cg.memory, name), pids: filepath.Join(cg.pids, name)}
+		if cg.cpu != "" {
+			if _, err := os.Stat(filepath.Join(cg.cpu, name)); err == nil {
+				c.cpu = filepath.Join(cg.cpu, name)
+			}
+		}
 		c.destroy(waitDelay)
 	}
 }
@@ -171,7 +180,18 @@ func findV1(mounts []mountinfo, own map[string]string) (*cgroups, error) {
 			return nil, err
 		}
 	}
-	return &cgroups{version: 1, memory: dirs["memory"], pids: dirs["pids"]}, nil
+	cg := &cgroups{version: 1, memory: dirs["memory"], pids: dirs["pids"]}
+	// The cpu controller is optional: only runs with a CPU limit need it.
+	if p, ok := own["cpu"]; ok {
+		for _, m := range mounts {
+			if m.fstype == "cgroup" && slices.Contains(m.options, "cpu") {
+				if dir := cgroupDir(m, p); dir != "" && probe(dir) == nil {
+					cg.cpu = dir
+				}
+			}
+		}
+	}
+	return cg, nil
 }
 
 func findV2(mounts []mountinfo, own map[string]string) (*cgroups, error) {
@@ -199,31 +219,45 @@ func findV2(mounts []mountinfo, own map[string]string) (*cgroups, error) {
 			return nil, fmt.Errorf("the %s controller is not available in %s", c, dir)
 		}
 	}
-	if err := enableV2(dir); err != nil {
-		return nil, err
+	// The cpu controller is optional: only runs with a CPU limit need it,
+	// and the kernel refuses it to a hierarchy with realtime threads.
+	withCPU := slices.Contains(strings.Fields(string(controllers)), "cpu") && enableV2(dir, true) == nil
+	if !withCPU {
+		if err := enableV2(dir, false); err != nil {
+			return nil, err
+		}
 	}
 	if err := probe(dir); err != nil {
 		return nil, err
 	}
-	return &cgroups{version: 2, memory: dir, pids: dir}, nil
+	cg := &cgroups{version: 2, memory: dir, pids: dir}
+	if withCPU {
+		cg.cpu = dir
+	}
+	return cg, nil
 }
 
-// enableV2 hands the memory and pids controllers down from dir. A cgroup
-// that holds processes cannot (except the root): when dir holds only this
-// process, it moves to dir/cleanroom-server first.
-func enableV2(dir string) error {
+// enableV2 hands the memory and pids controllers, and cpu when withCPU,
+// down from dir. A cgroup that holds processes cannot (except the root):
+// when dir holds only this process, it moves to dir/cleanroom-server first.
+func enableV2(dir string, withCPU bool) error {
 	control := filepath.Join(dir, "cgroup.subtree_control")
 	enabled, err := os.ReadFile(control)
 	if err != nil {
 		return err
 	}
-	if f := strings.Fields(string(enabled)); slices.Contains(f, "memory") && slices.Contains(f, "pids") {
+	want := []string{"memory", "pids"}
+	if withCPU {
+		want = append(want, "cpu")
+	}
+	if f := strings.Fields(string(enabled)); !slices.ContainsFunc(want, func(c string) bool { return !slices.Contains(f, c) }) {
 		return nil
 	}
-	if err := os.WriteFile(control, []byte("+memory +pids"), 0); err == nil {
+	enable := []byte("+" + strings.Join(want, " +"))
+	if err := os.WriteFile(control, enable, 0); err == nil {
 		return nil
 	} else if !errors.Is(err, syscall.EBUSY) {
-		return fmt.Errorf("enabling the memory and pids controllers in %s: %w", dir, err)
+		return fmt.Errorf("enabling the %s controllers in %s: %w", strings.Join(want, ", "), dir, err)
 	}
 	procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
@@ -239,8 +273,8 @@ func enableV2(dir string) error {
 	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
 		return fmt.Errorf("moving the server to %s: %w", leaf, err)
 	}
-	if err := os.WriteFile(control, []byte("+memory +pids"), 0); err != nil {
-		return fmt.Errorf("enabling the memory and pids controllers in %s: %w", dir, err)
+	if err := os.WriteFile(control, enable, 0); err != nil {
+		return fmt.Errorf("enabling the %s controllers in %s: %w", strings.Join(want, ", "), dir, err)
 	}
 	return nil
 }
@@ -254,6 +288,14 @@ func probe(dir string) error {
 	return os.Remove(p)
 }
 
+// noCPU is what the server log says when runs cannot have a CPU limit.
+func (cg *cgroups) noCPU() string {
+	if cg.cpu != "" {
+		return ""
+	}
+	return "; no cgroup cpu controller: runs with a CPU limit fail"
+}
+
 var cgroupSeq atomic.Int64
 
 // cgroup is the cgroup of one run: one directory on version 2, one per
@@ -262,12 +304,23 @@ type cgroup struct {
 	version int
 	memory  string
 	pids    string
+	cpu     string // "" when the run has no CPU limit (on version 1)
 }
+
+// cpuPeriod is the period of a CPU quota: a run limited to n CPUs gets
+// n times this much CPU time in each period.
+const cpuPeriod = 100 * time.Millisecond
 
 // newCgroup makes a cgroup for one run with limits l.
 func (cg *cgroups) newCgroup(l Limits) (*cgroup, error) {
 	name := fmt.Sprintf("cleanroom-%d-%d", os.Getpid(), cgroupSeq.Add(1))
 	c := &cgroup{version: cg.version, memory: filepath.Join(cg.memory, name), pids: filepath.Join(cg.pids, name)}
+	if l.CPUs > 0 {
+		if cg.cpu == "" {
+			return nil, errors.New("sandbox: the job's CPU limit needs the cgroup cpu controller, which this machine does not offer the server; enable it, or run without a CPU limit (serve --job-cpus 0)")
+		}
+		c.cpu = filepath.Join(cg.cpu, name)
+	}
 	for _, dir := range c.dirs() {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			c.remove()
@@ -286,10 +339,22 @@ func (cg *cgroups) newCgroup(l Limits) (*cgroup, error) {
 	if l.Processes > 0 {
 		settings = append(settings, [2]string{"pids.max", fmt.Sprint(l.Processes + bwrapProcesses)})
 	}
+	if l.CPUs > 0 {
+		period := cpuPeriod.Microseconds()
+		quota := max(int64(l.CPUs*float64(period)), 1000) // the kernel's least quota is 1 ms
+		if c.version == 2 {
+			settings = append(settings, [2]string{"cpu.max", fmt.Sprintf("%d %d", quota, period)})
+		} else {
+			settings = append(settings, [2]string{"cpu.cfs_period_us", fmt.Sprint(period)}, [2]string{"cpu.cfs_quota_us", fmt.Sprint(quota)})
+		}
+	}
 	for _, s := range settings {
 		file := filepath.Join(c.memory, s[0])
-		if strings.HasPrefix(s[0], "pids.") {
+		switch {
+		case strings.HasPrefix(s[0], "pids."):
 			file = filepath.Join(c.pids, s[0])
+		case strings.HasPrefix(s[0], "cpu."):
+			file = filepath.Join(c.cpu, s[0])
 		}
 		if err := os.WriteFile(file, []byte(s[1]), 0); err != nil {
 			if errors.Is(err, os.ErrNotExist) && (s[0] == "memory.memsw.limit_in_bytes" || s[0] == "memory.swap.max") {
@@ -303,10 +368,13 @@ func (cg *cgroups) newCgroup(l Limits) (*cgroup, error) {
 }
 
 func (c *cgroup) dirs() []string {
-	if c.memory == c.pids {
-		return []string{c.memory}
+	dirs := []string{c.memory}
+	for _, d := range []string{c.pids, c.cpu} {
+		if d != "" && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
 	}
-	return []string{c.memory, c.pids}
+	return dirs
 }
 
 // add moves process pid into the cgroup.
@@ -329,6 +397,18 @@ func (c *cgroup) exceeded() (memory, processes bool) {
 	}
 	processes = counter(filepath.Join(c.pids, "pids.events"), "max") > 0
 	return memory, processes
+}
+
+// throttled returns how long the CPU quota held the cgroup back.
+func (c *cgroup) throttled() time.Duration {
+	if c.cpu == "" {
+		return 0
+	}
+	stat := filepath.Join(c.cpu, "cpu.stat")
+	if c.version == 2 {
+		return time.Duration(counter(stat, "throttled_usec")) * time.Microsecond
+	}
+	return time.Duration(counter(stat, "throttled_time")) // nanoseconds
 }
 
 // counter returns the value of key in a flat-keyed cgroup file, 0 if absent.

@@ -143,12 +143,12 @@ func (g *GVisor) Enforcement() string {
 	how := fmt.Sprintf("gVisor (runsc, platform %s): processes limited with RLIMIT_NPROC inside the sandbox", g.platform())
 	cg, err := g.cgroups()
 	if err != nil {
-		return fmt.Sprintf("%s; memory cannot be limited, runs with a memory limit fail: cgroups are not usable: %v", how, err)
+		return fmt.Sprintf("%s; memory and CPU cannot be limited, runs with a memory or CPU limit fail: cgroups are not usable: %v", how, err)
 	}
 	if cg.version == 2 {
-		return fmt.Sprintf("%s, memory of the whole sandbox with cgroup v2 in %s", how, cg.memory)
+		return fmt.Sprintf("%s, memory and CPU of the whole sandbox with cgroup v2 in %s", how, cg.memory) + cg.noCPU()
 	}
-	return fmt.Sprintf("%s, memory of the whole sandbox with cgroup v1 in %s", how, cg.memory)
+	return fmt.Sprintf("%s, memory and CPU of the whole sandbox with cgroup v1 in %s", how, cg.memory) + cg.noCPU()
 }
 
 func (g *GVisor) cgroups() (*cgroups, error) {
@@ -205,7 +205,7 @@ func (g *GVisor) Run(ctx context.Context, spec Spec) (_ Result, retErr error) {
 		// has threads of its own, and each process of the script costs
 		// host tasks too (up to about 9 on ptrace). Reaching it would
 		// crash the sandbox's kernel; RLIMIT_NPROC inside is the limit.
-		l := Limits{Memory: spec.Limits.Memory}
+		l := Limits{Memory: spec.Limits.Memory, CPUs: spec.Limits.CPUs}
 		if n := spec.Limits.Processes; n > 0 {
 			l.Processes = gvisorPidsBackstop(n) - bwrapProcesses
 		}
@@ -229,8 +229,8 @@ func (g *GVisor) Run(ctx context.Context, spec Spec) (_ Result, retErr error) {
 		if cgPath, err = runscCgroupPath(cg); err != nil {
 			return Result{}, err
 		}
-	} else if spec.Limits.Memory > 0 {
-		return Result{}, fmt.Errorf("sandbox: gVisor limits memory with cgroups only, and cgroups are not usable: %v", cgErr)
+	} else if spec.Limits.Memory > 0 || spec.Limits.CPUs > 0 {
+		return Result{}, fmt.Errorf("sandbox: gVisor limits memory and CPU with cgroups only, and cgroups are not usable: %v", cgErr)
 	}
 
 	workDir := g.WorkDir
@@ -345,6 +345,7 @@ func (g *GVisor) Run(ctx context.Context, spec Spec) (_ Result, retErr error) {
 	logs := filepath.Join(dir, "logs")
 	if cg != nil {
 		res.MemoryExceeded, res.ProcessesExceeded = cg.exceeded()
+		res.CPUThrottled = cg.throttled()
 	}
 	if spec.Limits.Processes > 0 && !res.ProcessesExceeded {
 		res.ProcessesExceeded = cloneFailedEAGAIN(logs)

@@ -67,6 +67,7 @@ func (g *GVisor) Policy() []byte {
 			{"time", DefaultTimeout.String(), "wall time; the sandbox killed at the limit"},
 			{"memory", fmt.Sprint(DefaultMemory), "cgroup memory limit of the whole sandbox, its kernel included (v2 memory.max, v1 memory.limit_in_bytes), no swap"},
 			{"processes", fmt.Sprint(DefaultProcesses), "RLIMIT_NPROC inside the sandbox, whose tasks are all the job's; host pids.max as a backstop"},
+			{"cpus", "0 (no limit)", cpuEnforced},
 			{"output size", fmt.Sprint(DefaultOutputSize), "/output is a tmpfs of that size; else RLIMIT_FSIZE; checked again while zipping"},
 			{"output files", fmt.Sprint(DefaultOutputFiles), "/output tmpfs inodes; else counted while zipping"},
 		},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,10 @@ func noCgroupsLeft(t *testing.T, cgroups func() (*cgroups, error)) {
 	if err != nil {
 		return
 	}
-	for _, dir := range []string{cg.memory, cg.pids} {
+	for _, dir := range []string{cg.memory, cg.pids, cg.cpu} {
+		if dir == "" {
+			continue
+		}
 		left, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("cleanroom-%d-*", os.Getpid())))
 		// Parallel tests may be running; only a leftover that stays is one.
 		for _, d := range left {
@@ -224,5 +228,82 @@ func TestParseCgroupFiles(t *testing.T) {
 	}
 	if n := counter(counters, "oom_group_kill"); n != 0 {
 		t.Errorf("absent counter = %d", n)
+	}
+}
+
+// cpuSpinner forks two processes that each spin for 2 s of wall time and
+// prints the CPU seconds they got together: 4 on two idle CPUs unlimited.
+const cpuSpinner = `
+import os, time
+pids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+t = os.times()
+print(round(t.children_user + t.children_system, 2))
+`
+
+// A run limited to half a CPU gets about half a CPU-second per second, how
+// ever many processes it spins.
+func TestCPULimit(t *testing.T) {
+	t.Parallel()
+	forEachRunner(t, func(t *testing.T, r runnerUnderTest) {
+		if cg, err := r.cgroups(); err != nil || cg.cpu == "" {
+			t.Fatalf("this machine offers no cgroup cpu controller (%v): the test cannot check the limit", err)
+		}
+		spin := func(l Limits) (cpuSeconds float64, throttled time.Duration) {
+			out := runIn(t, r, context.Background(), cpuSpinner, Spec{Timeout: time.Minute, Limits: l}).mustSucceed(t)
+			f, err := strconv.ParseFloat(strings.TrimSpace(out.stdout), 64)
+			if err != nil {
+				t.Fatalf("the spinner printed %q", out.stdout)
+			}
+			return f, out.res.CPUThrottled
+		}
+		unlimited, free := spin(Limits{})
+		limited, held := spin(Limits{CPUs: 0.5})
+		t.Logf("2 s of two spinning processes: %.2f CPU-s unlimited, %.2f CPU-s at 0.5 CPUs (held back %s)", unlimited, limited, held)
+		// Two spinners want 2 CPUs; at 0.5 they are held back for most
+		// of each 100 ms period, whatever else the machine does.
+		if held < 500*time.Millisecond || free != 0 {
+			t.Errorf("held back %s at 0.5 CPUs and %s without a limit; want over 500ms, and 0", held, free)
+		}
+		// gVisor's kernel counts its tasks' time itself; the host's count
+		// is exact.
+		if r.gvisor == nil && limited > 1.4 {
+			t.Errorf("at a limit of 0.5 CPUs two spinners got %.2f CPU-s in 2 s, want about 1", limited)
+		}
+		r.leftNothing(t)
+		noCgroupsLeft(t, r.cgroups)
+	})
+}
+
+// A run with a CPU limit on a machine without the cgroup cpu controller
+// fails, rather than run unlimited.
+func TestCPULimitWithoutController(t *testing.T) {
+	cgs, err := findCgroups()
+	if err != nil {
+		t.Fatalf("cgroups: %v", err)
+	}
+	without := *cgs
+	without.cpu = ""
+	if _, err := without.newCgroup(Limits{CPUs: 1}); err == nil || !strings.Contains(err.Error(), "cpu controller") {
+		t.Errorf("newCgroup with a CPU limit and no cpu controller: %v, want it refused", err)
+	}
+	c, err := without.newCgroup(Limits{Memory: 64 << 20})
+	if err != nil {
+		t.Fatalf("without a CPU limit: %v", err)
+	}
+	c.destroy(time.Second)
+	runner := &Bubblewrap{NoCgroups: true}
+	_, err = runner.Run(context.Background(), withUser(Spec{Command: []string{"/bin/true"}, Limits: Limits{CPUs: 1}}))
+	if err == nil || !strings.Contains(err.Error(), "CPU limit needs cgroups") {
+		t.Errorf("bubblewrap without cgroups and a CPU limit: %v, want it refused", err)
 	}
 }

@@ -61,6 +61,7 @@ func Policy() []byte {
 			{"time", DefaultTimeout.String(), "wall time; every process of the sandbox killed at the limit"},
 			{"memory", fmt.Sprint(DefaultMemory), "cgroup memory limit (v2 memory.max, v1 memory.limit_in_bytes), no swap; else RLIMIT_AS per process"},
 			{"processes", fmt.Sprint(DefaultProcesses), "cgroup pids.max; else RLIMIT_NPROC of the job's own user"},
+			{"cpus", "0 (no limit)", cpuEnforced},
 			{"output size", fmt.Sprint(DefaultOutputSize), "/output is a tmpfs of that size; else RLIMIT_FSIZE; checked again while zipping"},
 			{"output files", fmt.Sprint(DefaultOutputFiles), "/output tmpfs inodes; else counted while zipping"},
 		},
@@ -70,6 +71,9 @@ func Policy() []byte {
 	}
 	return b
 }
+
+// cpuEnforced says how both runners enforce a CPU limit.
+const cpuEnforced = "cgroup CPU quota over a 100 ms period (v2 cpu.max, v1 cpu.cfs_quota_us), of the whole sandbox; without the cpu controller a run with a limit fails"
 
 // Policy returns Policy(), the policy of every Bubblewrap: with GVisor's
 // Policy it lets a server measure its workers by the runner it uses.

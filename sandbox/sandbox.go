@@ -83,6 +83,13 @@ type Limits struct {
 	// at once.
 	Processes int
 
+	// CPUs is how much CPU time the run's processes may use together per
+	// second of wall time: 0.5 is half of one CPU, 2 two whole ones. Past
+	// it the scheduler holds them back (a cgroup CPU quota); the run goes
+	// on, slower. It needs the cgroup cpu controller: without it, a run
+	// with a CPU limit fails rather than run unlimited.
+	CPUs float64
+
 	// FileSize is the size of the largest file the script may write
 	// (RLIMIT_FSIZE); a write past it kills the script. It is for a
 	// writable mount that has no size-limited file system of its own.
@@ -103,6 +110,10 @@ type Result struct {
 	// ProcessesExceeded is set when a process or thread could not start
 	// because the run had Limits.Processes of them.
 	ProcessesExceeded bool
+
+	// CPUThrottled is how long the scheduler held the run's processes
+	// back at Limits.CPUs; 0 without a CPU limit.
+	CPUThrottled time.Duration
 
 	limit  time.Duration // Spec.Timeout, named by Err
 	limits Limits        // Spec.Limits, named by Err
@@ -196,7 +207,7 @@ func (spec Spec) validate() (Spec, error) {
 	if spec.Timeout < 0 {
 		return spec, invalid("negative time limit %s", spec.Timeout)
 	}
-	if l := spec.Limits; l.Memory < 0 || l.Processes < 0 || l.FileSize < 0 {
+	if l := spec.Limits; l.Memory < 0 || l.Processes < 0 || l.FileSize < 0 || !(l.CPUs >= 0) {
 		return spec, invalid("negative limit in %+v", l)
 	}
 	if u := spec.User; u != nil && (u.UID <= 0 || u.GID <= 0) {

@@ -19,6 +19,7 @@ import (
 type jobLimits struct {
 	Memory      int64
 	Processes   int
+	CPUs        float64
 	OutputSize  int64
 	OutputFiles int
 }
@@ -32,23 +33,35 @@ func addLimitFlags(fs *flag.FlagSet, l *jobLimits) {
 		OutputFiles: sandbox.DefaultOutputFiles,
 	}
 	fs.Var(&bytesFlag{&l.Memory}, "job-memory", "memory limit of one computation, its /tmp and /output included: a `size` in bytes or with a unit (512MiB, 4GiB); 0 for no limit")
+	fs.Var(&cpusFlag{&l.CPUs}, "job-cpus", "how much CPU one computation may use, in `CPUs`: 0.5 is half of one, 2 two whole ones; past it the computation runs slower (0 for no limit; needs the cgroup cpu controller)")
 	fs.Var(&countFlag{&l.Processes}, "job-processes", "how many processes and threads one computation may have at once (a `count`; 0 for no limit)")
 	fs.Var(&bytesFlag{&l.OutputSize}, "job-output-size", "how much one computation may write to /output, in total: a `size` in bytes or with a unit (100MiB, 1GiB); 0 for no limit")
 	fs.Var(&countFlag{&l.OutputFiles}, "job-output-files", "how many files and directories one computation may make in /output (a `count`; 0 for no limit)")
 }
 
-// apply sets the limits on e and logs how this machine enforces them.
-func (l jobLimits) apply(e *enclave.Enclave, b scriptRunner, logger *slog.Logger) {
-	e.JobMemory, e.JobProcesses = l.Memory, l.Processes
-	e.JobOutputSize, e.JobOutputFiles = l.OutputSize, l.OutputFiles
+// apply sets the limits on e and logs how this machine enforces them. A
+// CPU limit this machine cannot enforce stops the server from starting,
+// rather than fail every job.
+func (l jobLimits) apply(e *enclave.Enclave, b scriptRunner, logger *slog.Logger) error {
 	how := b.Enforcement()
+	if l.CPUs > 0 && strings.Contains(how, "CPU limit fail") {
+		return hintError(fmt.Sprintf("--job-cpus %g: this machine cannot limit the CPU of a job (%s)", l.CPUs, how),
+			"enable the cgroup cpu controller for the server, or leave --job-cpus at 0")
+	}
+	e.JobMemory, e.JobProcesses, e.JobCPUs = l.Memory, l.Processes, l.CPUs
+	e.JobOutputSize, e.JobOutputFiles = l.OutputSize, l.OutputFiles
 	log := logger.Info
 	if strings.Contains(how, "cgroups are not usable") {
 		log = logger.Warn
 	}
-	log("job limits", "timeout", e.JobTimeout, "memory", cleanroom.FormatBytes(l.Memory), "processes", l.Processes,
+	cpus := "no limit"
+	if l.CPUs > 0 {
+		cpus = strconv.FormatFloat(l.CPUs, 'g', -1, 64)
+	}
+	log("job limits", "timeout", e.JobTimeout, "memory", cleanroom.FormatBytes(l.Memory), "processes", l.Processes, "cpus", cpus,
 		"output_size", cleanroom.FormatBytes(l.OutputSize), "output_files", l.OutputFiles,
 		"sandbox", how, "output", e.OutputEnforcement())
+	return nil
 }
 
 // units are the byte units parseBytes takes: IEC binary prefixes.
@@ -122,6 +135,31 @@ func (f *bytesFlag) Set(s string) error {
 	n, err := parseBytes(s)
 	if err != nil {
 		return err
+	}
+	*f.p = n
+	return nil
+}
+
+// cpusFlag is a flag.Value of a number of CPUs, fractions allowed; 0
+// sets no limit.
+type cpusFlag struct{ p *float64 }
+
+func (f *cpusFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*f.p, 'g', -1, 64)
+}
+
+func (f *cpusFlag) Set(s string) error {
+	n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	switch {
+	case err != nil || math.IsNaN(n) || math.IsInf(n, 0):
+		return errors.New("not a number of CPUs; write one such as 0.5 or 2")
+	case n < 0:
+		return errors.New("cannot be negative")
+	case n > 0 && n < 0.01:
+		return errors.New("the least CPU limit is 0.01 CPUs")
 	}
 	*f.p = n
 	return nil

@@ -3,8 +3,12 @@ package main
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/cleanroom-dev/cleanroom/enclave"
+	"github.com/cleanroom-dev/cleanroom/sandbox"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -44,17 +48,18 @@ func TestLimitFlags(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	var l jobLimits
 	addLimitFlags(fs, &l)
-	if l.Memory != 4<<30 || l.Processes != 512 || l.OutputSize != 1<<30 || l.OutputFiles != 10000 {
+	if l.Memory != 4<<30 || l.Processes != 512 || l.CPUs != 0 || l.OutputSize != 1<<30 || l.OutputFiles != 10000 {
 		t.Errorf("defaults %+v", l)
 	}
-	err := fs.Parse([]string{"--job-memory", "256MiB", "--job-processes", "64", "--job-output-size=10MiB", "--job-output-files", "100"})
+	err := fs.Parse([]string{"--job-memory", "256MiB", "--job-processes", "64", "--job-cpus", "1.5", "--job-output-size=10MiB", "--job-output-files", "100"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (jobLimits{Memory: 256 << 20, Processes: 64, OutputSize: 10 << 20, OutputFiles: 100}); l != want {
+	if want := (jobLimits{Memory: 256 << 20, Processes: 64, CPUs: 1.5, OutputSize: 10 << 20, OutputFiles: 100}); l != want {
 		t.Errorf("parsed %+v, want %+v", l, want)
 	}
-	for _, args := range [][]string{{"--job-memory", "12XB"}, {"--job-processes", "-1"}, {"--job-processes", "many"}, {"--job-output-files", "1.5"}} {
+	for _, args := range [][]string{{"--job-memory", "12XB"}, {"--job-processes", "-1"}, {"--job-processes", "many"}, {"--job-output-files", "1.5"},
+		{"--job-cpus", "-1"}, {"--job-cpus", "NaN"}, {"--job-cpus", "Inf"}, {"--job-cpus", "half"}, {"--job-cpus", "0.001"}} {
 		if err := fs.Parse(args); err == nil {
 			t.Errorf("%v: no error", args)
 		}
@@ -62,6 +67,23 @@ func TestLimitFlags(t *testing.T) {
 	for in, want := range map[int64]string{4 << 30: "4GiB", 1536 << 20: "1536MiB", 1000: "1000", 0: "0", 3 << 10: "3KiB"} {
 		if got := formatBytesFlag(in); got != want {
 			t.Errorf("formatBytesFlag(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A CPU limit the machine cannot enforce stops the server from starting,
+// naming the flag, rather than fail every job later; without one the same
+// machine serves.
+func TestCPULimitNotEnforceable(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, runner := range []scriptRunner{&sandbox.Bubblewrap{NoCgroups: true}, &sandbox.GVisor{NoCgroups: true}} {
+		e := enclave.NewEnclave(nil)
+		err := jobLimits{CPUs: 0.5}.apply(e, runner, logger)
+		if err == nil || !strings.Contains(err.Error(), "--job-cpus 0.5: this machine cannot limit the CPU of a job") || e.JobCPUs != 0 {
+			t.Errorf("%T without cgroups, --job-cpus 0.5: %v (JobCPUs %g); want refused", runner, err, e.JobCPUs)
+		}
+		if err := (jobLimits{}).apply(e, runner, logger); err != nil {
+			t.Errorf("%T without cgroups and no CPU limit: %v", runner, err)
 		}
 	}
 }

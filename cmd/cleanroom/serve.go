@@ -167,7 +167,10 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 	}
 	e.Store, e.Blobs, e.Sandbox, e.Logger = m.DB, m.Blobs, runner, logger
 	e.ScratchDir, e.JobTimeout = c.ScratchDir, c.JobTimeout
-	c.Limits.apply(e, runner, logger)
+	if err := c.Limits.apply(e, runner, logger); err != nil {
+		m.Close()
+		return nil, err
+	}
 	if c.Concurrency > 0 {
 		e.Concurrency = c.Concurrency
 	}

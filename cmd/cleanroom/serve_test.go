@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/client"
 )
 
@@ -243,5 +244,42 @@ func TestServeMinFreeSpace(t *testing.T) {
 	_, stderr, err := s.cli(owner, "upload", "--dcr", id, "--node", "data", file)
 	if err == nil || !strings.Contains(stderr, "keeps free") || !strings.Contains(stderr, "--min-free-space") {
 		t.Errorf("an upload into the reserve: %v\n%s\nwant it refused, naming the reserve and the flag", err, stderr)
+	}
+}
+
+// TestServeJobCPUs: serve --job-cpus reaches the sandbox, and an analyst
+// whose computation it slowed is told so with the job, not left guessing;
+// one it did not slow gets no such warning.
+func TestServeJobCPUs(t *testing.T) {
+	s := startServer(t, "", "--job-cpus", "0.5")
+	if !strings.Contains(s.log.String(), "cpus=0.5") {
+		t.Errorf("the server log does not state the CPU limit:\n%s", s.log.String())
+	}
+	analyst := s.addUser("analyst@example.com")
+	id := publish(t, analyst, &cleanroom.Definition{
+		Name: "cpu", Owner: analyst.Email,
+		Nodes: []cleanroom.Node{
+			{Name: "spin", Kind: cleanroom.NodePython, Script: `
+import os, time
+for _ in range(2):
+    if os.fork() == 0:
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+for _ in range(2):
+    os.wait()
+open("/output/done", "w").write("done")
+`},
+			{Name: "idle", Kind: cleanroom.NodePython, Script: "import time\ntime.sleep(0.5)\n"},
+		},
+		Participants: []cleanroom.Participant{{Email: analyst.Email, AnalystOf: []string{"spin", "idle"}}},
+	})
+	spin := runJob(t, analyst, id, "spin")
+	if spin.State != cleanroom.JobSucceeded || len(spin.Warnings) != 1 || !strings.Contains(spin.Warnings[0], `computation "spin" was slowed by the CPU limit of 0.5 CPUs`) {
+		t.Errorf("a computation the limit slowed: %s, warnings %q; want succeeded with a warning naming the limit", spin.State, spin.Warnings)
+	}
+	if idle := runJob(t, analyst, id, "idle"); idle.State != cleanroom.JobSucceeded || len(idle.Warnings) != 0 {
+		t.Errorf("a computation the limit did not slow: %s, warnings %q; want none", idle.State, idle.Warnings)
 	}
 }
