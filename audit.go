@@ -32,6 +32,7 @@ const (
 	AuditJobCancelled     = "job.cancelled" // Detail: the job id
 	AuditResultRead       = "result.read"   // Detail: the job id
 	AuditLogsRead         = "logs.read"     // Detail: the job id
+	AuditResultDeleted    = "result.deleted" // the result and logs; Detail: the job id
 	AuditReportRead       = "report.read"   // a table's validation report; Detail: the validation job id
 	AuditJobEnded         = "job.ended"     // by AuditEnclave; Detail: the job id and its final state
 )

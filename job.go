@@ -42,6 +42,9 @@ type Job struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// ResultDeletedAt is when the job's analyst deleted its result and
+	// logs. The job stays, for the history and the audit log.
+	ResultDeletedAt *time.Time `json:"result_deleted_at,omitempty"`
 }
 
 // JobResultKey and JobLogsKey are the blob keys of a job's encrypted result and logs.

@@ -126,6 +126,12 @@ type Store interface {
 	CancelQueuedJob(ctx context.Context, id, reason string, now time.Time) error
 	// FinishJob records how a running or queued job ended. Returns ECONFLICT if it had already ended.
 	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error
+	// DeleteJobResult forgets the key of an ended job's result and logs,
+	// and their sizes, and marks them deleted at now: without the key no
+	// one, the enclave included, can decrypt their blobs, which the caller
+	// deletes next. Returns ENOTFOUND, or ECONFLICT if the job has not
+	// ended or its result is already deleted.
+	DeleteJobResult(ctx context.Context, id string, now time.Time, audit *AuditEntry) error
 	// CreateDraft stores a new draft.
 	CreateDraft(ctx context.Context, d *Draft) error
 	// FindDraft returns a draft by id, with its test datasets. Returns ENOTFOUND.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -40,14 +41,14 @@ func (db *DB) CreateJob(ctx context.Context, job *cleanroom.Job, audit *cleanroo
 
 // jobColumns selects a job from jobs.
 const jobColumns = `id, dcr_id, node, created_by, state, error, warnings,
-	sealed_key, result_size, has_logs, created_at, started_at, finished_at`
+	sealed_key, result_size, has_logs, created_at, started_at, finished_at, result_deleted_at`
 
 func scanJob(row scanner) (*cleanroom.Job, error) {
 	var j cleanroom.Job
 	var warnings sql.NullString
 	if err := row.Scan(&j.ID, &j.DCRID, &j.Node, &j.CreatedBy, &j.State, &j.Error, &warnings,
 		&j.SealedKey, &j.ResultSize, &j.HasLogs,
-		timeColumn{&j.CreatedAt}, timePtrColumn{&j.StartedAt}, timePtrColumn{&j.FinishedAt}); err != nil {
+		timeColumn{&j.CreatedAt}, timePtrColumn{&j.StartedAt}, timePtrColumn{&j.FinishedAt}, timePtrColumn{&j.ResultDeletedAt}); err != nil {
 		return nil, err
 	}
 	if warnings.Valid {
@@ -125,6 +126,39 @@ func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, n
 		return err
 	}
 	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s has already ended (%s)", id, j.State)
+}
+
+// DeleteJobResult forgets the key of an ended job's result and logs and
+// marks them deleted. Returns ENOTFOUND, or ECONFLICT if the job has not
+// ended or its result is already deleted.
+func (db *DB) DeleteJobResult(ctx context.Context, id string, now time.Time, audit *cleanroom.AuditEntry) error {
+	j, err := db.FindJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	// Nothing changed rolls back the transaction, so no audit entry.
+	errUnchanged := errors.New("unchanged")
+	err = db.write(ctx, j.DCRID, audit, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET sealed_key = NULL, result_size = 0, has_logs = 0, result_deleted_at = ?
+			WHERE id = ? AND state IN ('succeeded', 'failed', 'cancelled') AND result_deleted_at IS NULL`, encodeTime(db.orNow(now)), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return cmp.Or(err, errUnchanged)
+		}
+		return nil
+	})
+	if !errors.Is(err, errUnchanged) {
+		return err
+	}
+	if j, err = db.FindJob(ctx, id); err != nil {
+		return err
+	}
+	if j.ResultDeletedAt != nil {
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "the result of job %s was already deleted on %s", id, j.ResultDeletedAt.UTC().Format(time.RFC3339))
+	}
+	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s is %s: cancel it, or wait for it to end, before deleting its result", id, j.State)
 }
 
 // CancelQueuedJob ends a job that has not started. Returns ECONFLICT if it

@@ -137,4 +137,8 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_email ON sessions (email, expires_at);
 CREATE INDEX sessions_expires ON sessions (expires_at);
 `,
+	`
+-- When the analyst deleted a job's result and logs (DeleteJobResult).
+ALTER TABLE jobs ADD COLUMN result_deleted_at TEXT;
+`,
 }

@@ -1,7 +1,9 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -263,4 +265,76 @@ func openRaw(t *testing.T, path string) *sql.DB {
 	}
 	t.Cleanup(func() { raw.Close() })
 	return raw
+}
+
+// TestDeletedKeysLeaveNoTrace: once a job's result is deleted or a dataset
+// removed, no piece of its sealed key is in any file of the database, not
+// in its free space either.
+func TestDeletedKeysLeaveNoTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cleanroom.db")
+	resultKey, datasetKey := make([]byte, 80), make([]byte, 80) // the size of sealed keys
+	rand.Read(resultKey)
+	rand.Read(datasetKey)
+	traces := func(key []byte) (n int) {
+		for _, p := range []string{path, path + "-wal"} {
+			b, _ := os.ReadFile(p)
+			for i := 0; i+8 <= len(key); i += 8 {
+				if bytes.Contains(b, key[i:i+8]) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	session := func(f func(db *sqlite.DB) error) {
+		db := sqlite.NewDB(path)
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f(db); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil { // checkpoints the write-ahead log into the file
+			t.Fatal(err)
+		}
+	}
+	var dcrID string
+	session(func(db *sqlite.DB) error {
+		dcrID = createDCR(t, db).ID
+		for _, id := range []string{"before", "j", "after"} {
+			if err := db.CreateJob(ctx, &cleanroom.Job{ID: id, DCRID: dcrID, Node: "stats", CreatedBy: "bob@example.com"}, nil); err != nil {
+				return err
+			}
+			if _, err := db.ClaimJob(ctx, time.Now()); err != nil {
+				return err
+			}
+			sealed := bytes.Repeat([]byte(id), 20)
+			if id == "j" {
+				sealed = resultKey
+			}
+			if err := db.FinishJob(ctx, id, cleanroom.JobUpdate{State: cleanroom.JobSucceeded, SealedKey: sealed, ResultSize: 1}, time.Now()); err != nil {
+				return err
+			}
+		}
+		hash := strings.Repeat("a", 64)
+		if err := db.CreateBlob(ctx, &cleanroom.Blob{Hash: hash, Size: 1, UploadedBy: "ann@example.com"}); err != nil {
+			return err
+		}
+		return db.PutDataset(ctx, &cleanroom.Dataset{DCRID: dcrID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: datasetKey, PublishedBy: "ann@example.com"}, nil)
+	})
+	if traces(resultKey) == 0 || traces(datasetKey) == 0 {
+		t.Fatal("the sealed keys are not in the database's files before the deletion: the check would prove nothing")
+	}
+	session(func(db *sqlite.DB) error {
+		if err := db.DeleteJobResult(ctx, "j", time.Now(), nil); err != nil {
+			return err
+		}
+		return db.DeleteDataset(ctx, dcrID, "data", nil)
+	})
+	if n := traces(resultKey); n > 0 {
+		t.Errorf("%d pieces of the deleted result's sealed key are still in the database's files", n)
+	}
+	if n := traces(datasetKey); n > 0 {
+		t.Errorf("%d pieces of the removed dataset's sealed key are still in the database's files", n)
+	}
 }

@@ -184,6 +184,54 @@ func testFinishJob(t *testing.T, s cleanroom.Store) {
 	wantCode(t, "FinishJob(unknown)", s.FinishJob(ctx, "no-such-job", failed, at(11)), cleanroom.ENOTFOUND)
 }
 
+func testDeleteJobResult(t *testing.T, s cleanroom.Store) {
+	d := createDCR(t, s, testDefinition("Delete"), at(0))
+	createJob(t, s, d.ID, "done", at(1))
+	claimJob(t, s, "done")
+	must(t, s.FinishJob(ctx, "done", cleanroom.JobUpdate{State: cleanroom.JobSucceeded, SealedKey: []byte("sealed"), ResultSize: 42, HasLogs: true}, at(2)))
+	createJob(t, s, d.ID, "running", at(3))
+	claimJob(t, s, "running")
+	auditLen := func() int {
+		log, err := s.AuditLog(ctx, d.ID)
+		must(t, err)
+		return len(log)
+	}
+	before := auditLen()
+	entry := func() *cleanroom.AuditEntry {
+		return &cleanroom.AuditEntry{Actor: "ann@example.com", Action: cleanroom.AuditResultDeleted, Node: "stats", Detail: "done"}
+	}
+
+	wantCode(t, "DeleteJobResult of a running job", s.DeleteJobResult(ctx, "running", at(4), entry()), cleanroom.ECONFLICT)
+	wantCode(t, "DeleteJobResult of an unknown job", s.DeleteJobResult(ctx, "nope", at(4), entry()), cleanroom.ENOTFOUND)
+	if n := auditLen(); n != before {
+		t.Errorf("refused deletions left %d audit entries", n-before)
+	}
+	if got := findJob(t, s, "running"); got.ResultDeletedAt != nil {
+		t.Error("a refused deletion marked the running job")
+	}
+
+	must(t, s.DeleteJobResult(ctx, "done", at(5), entry()))
+	got := findJob(t, s, "done")
+	if got.SealedKey != nil || got.ResultSize != 0 || got.HasLogs || got.ResultDeletedAt == nil || got.State != cleanroom.JobSucceeded {
+		t.Fatalf("job after DeleteJobResult = %+v, want no key, no sizes, deleted, still succeeded", got)
+	}
+	wantTime(t, "ResultDeletedAt", *got.ResultDeletedAt, at(5))
+	log, err := s.AuditLog(ctx, d.ID)
+	must(t, err)
+	if last := log[len(log)-1]; len(log) != before+1 || last.Action != cleanroom.AuditResultDeleted || last.Detail != "done" {
+		t.Errorf("audit log after the deletion ends with %+v (%d entries, want %d)", last, len(log), before+1)
+	}
+	wantCode(t, "DeleteJobResult twice", s.DeleteJobResult(ctx, "done", at(6), entry()), cleanroom.ECONFLICT)
+	if n := auditLen(); n != before+1 {
+		t.Errorf("a second deletion left an audit entry")
+	}
+	jobs, err := s.ListJobs(ctx, d.ID, "stats")
+	must(t, err)
+	if len(jobs) != 2 || jobs[1].ID != "done" || jobs[1].ResultDeletedAt == nil {
+		t.Errorf("ListJobs after the deletion: %+v, want the job listed, marked deleted", jobs)
+	}
+}
+
 func testFailRunningJobs(t *testing.T, s cleanroom.Store) {
 	d := createDCR(t, s, testDefinition("Restart"), at(0))
 	for i, id := range []string{"r1", "r2", "done"} {

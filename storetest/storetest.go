@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) cleanroom.Store) {
 		{"ClaimOrder", testClaimOrder},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"FinishJob", testFinishJob},
+		{"DeleteJobResult", testDeleteJobResult},
 		{"FailRunningJobs", testFailRunningJobs},
 		{"Drafts", testDrafts},
 		{"DraftTests", testDraftTests},
