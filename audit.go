@@ -28,13 +28,13 @@ const (
 	AuditPublished        = "dcr.published"     // the definition was published
 	AuditDatasetPublished = "dataset.published" // Detail: the manifest hash
 	AuditDatasetRemoved   = "dataset.removed"
-	AuditRunRequested     = "job.requested" // Detail: the job id
-	AuditJobCancelled     = "job.cancelled" // Detail: the job id
-	AuditResultRead       = "result.read"   // Detail: the job id
-	AuditLogsRead         = "logs.read"     // Detail: the job id
+	AuditRunRequested     = "job.requested"  // Detail: the job id
+	AuditJobCancelled     = "job.cancelled"  // Detail: the job id
+	AuditResultRead       = "result.read"    // Detail: the job id
+	AuditLogsRead         = "logs.read"      // Detail: the job id
 	AuditResultDeleted    = "result.deleted" // the result and logs; Detail: the job id
-	AuditReportRead       = "report.read"   // a table's validation report; Detail: the validation job id
-	AuditJobEnded         = "job.ended"     // by AuditEnclave; Detail: the job id and its final state
+	AuditReportRead       = "report.read"    // a table's validation report; Detail: the validation job id
+	AuditJobEnded         = "job.ended"      // by AuditEnclave; Detail: the job id and its final state
 )
 
 // AuditEnclave is the actor of what the enclave does on its own: jobs ending.
