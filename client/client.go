@@ -271,6 +271,12 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil)
 }
 
+// DeleteResult deletes an ended job's result and logs for good; only the
+// analyst who ran the job may.
+func (c *Client) DeleteResult(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/api/v1/jobs/"+url.PathEscape(id)+"/result", nil, nil)
+}
+
 // Wait returns the job once it has ended. The server holds each request
 // until the job ends or the wait passes, so the end is seen at once.
 func (c *Client) Wait(ctx context.Context, id string) (*cleanroom.Job, error) {

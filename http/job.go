@@ -146,7 +146,7 @@ func (s *Server) ownJob(r *http.Request) (*cleanroom.Job, *cleanroom.Node, error
 		return nil, nil, err
 	}
 	if !cleanroom.SameEmail(job.CreatedBy, cleanroom.UserFromContext(r.Context())) {
-		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "job %s is %s's: only the user who ran a job reads its result and logs or cancels it", job.ID, job.CreatedBy)
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "job %s is %s's: only the user who ran a job reads, deletes or cancels it", job.ID, job.CreatedBy)
 	}
 	return job, n, nil
 }
@@ -223,6 +223,10 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if err := resultDeleted(job); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	if !job.HasLogs {
 		s.Error(w, r, noLogsError(job, n))
 		return
@@ -252,9 +256,50 @@ func noLogsError(job *cleanroom.Job, n *cleanroom.Node) error {
 	}
 }
 
+// resultDeleted says, for a job whose result and logs its analyst deleted,
+// that they are gone for good.
+func resultDeleted(job *cleanroom.Job) error {
+	if job.ResultDeletedAt == nil {
+		return nil
+	}
+	return cleanroom.Errorf(cleanroom.ENOTFOUND, "the result and logs of job %s were deleted by %s on %s; run the computation again for a new result",
+		job.ID, job.CreatedBy, job.ResultDeletedAt.UTC().Format(time.RFC3339))
+}
+
+// handleDeleteJobResult deletes an ended job's result and logs for good,
+// at the request of the analyst who ran it. The store forgets their key
+// first, with the audit entry: from then on no one, the enclave included,
+// can decrypt them, whether or not their blobs are deleted.
+func (s *Server) handleDeleteJobResult(w http.ResponseWriter, r *http.Request) {
+	job, n, err := s.ownJob(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if n.Kind.IsData() {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "job %s checked the dataset of %q: its validation report goes with the dataset; remove the dataset instead", job.ID, job.Node))
+		return
+	}
+	if err := s.Store.DeleteJobResult(r.Context(), job.ID, s.Now(), s.auditEntry(r, cleanroom.AuditResultDeleted, job.Node, job.ID)); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	for _, key := range []string{cleanroom.JobResultKey(job.ID), cleanroom.JobLogsKey(job.ID)} {
+		if err := s.Blobs.Delete(r.Context(), key); err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+			// The key is gone: what is left cannot be opened, only takes room.
+			s.Logger.Error("delete a deleted result's blob; remove it by hand", "job", job.ID, "blob", key, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 	job, n, err := s.ownJob(r)
 	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := resultDeleted(job); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -202,6 +202,7 @@ func (s *Server) routes() []route {
 		{"POST", "/api/v1/jobs/{id}/cancel", false, s.handleCancelJob},
 		{"GET", "/api/v1/jobs/{id}/logs", false, s.handleJobLogs},
 		{"GET", "/api/v1/jobs/{id}/result", false, s.handleJobResult},
+		{"DELETE", "/api/v1/jobs/{id}/result", false, s.handleDeleteJobResult},
 	}
 }
 

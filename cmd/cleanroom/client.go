@@ -28,7 +28,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	draftID := fs.String("draft", "", "draft id")
 	node := fs.String("node", "", "node name")
 	out := fs.String("o", "", "file to write the result zip to (default NODE.zip)")
-	wantArg := map[string]bool{"publish": true, "dcr": true, "audit": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true,
+	wantArg := map[string]bool{"publish": true, "dcr": true, "audit": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true, "remove-result": true,
 		"draft create": true, "draft update": true, "draft show": true, "draft test": true, "draft publish": true, "draft delete": true, "draft test-data": true}[cmd]
 	arg, err := parseWithArg(fs, args, wantArg)
 	if err != nil {
@@ -145,6 +145,12 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		return err
 	case "cancel":
 		return c.Cancel(ctx, arg)
+	case "remove-result":
+		if err := c.DeleteResult(ctx, arg); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted the result and logs of job %s\n", arg)
+		return nil
 	case "result":
 		if *out == "" {
 			return usageError("result needs -o OUT.zip")

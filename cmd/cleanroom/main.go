@@ -35,6 +35,7 @@ Client (connection from --url/--email/--token or CLEANROOM_URL, CLEANROOM_EMAIL,
   cleanroom run --dcr ID --node NODE [-o OUT.zip]
                                          run a computation, wait, and write its result zip
   cleanroom job ID | logs ID | cancel ID | result ID -o OUT.zip
+  cleanroom remove-result ID             delete a job's result and logs for good (the job's analyst)
   cleanroom jobs --dcr ID --node NODE    list a computation's jobs
 
 Drafts (editable until published; visible to you only):
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runImages(ctx, args, stdout, stderr)
 	case "specs":
 		return runSpecs(ctx, args, stdout, stderr)
-	case "publish", "dcrs", "dcr", "audit", "upload", "remove-dataset", "report", "run", "job", "jobs", "logs", "cancel", "result", "drafts":
+	case "publish", "dcrs", "dcr", "audit", "upload", "remove-dataset", "report", "run", "job", "jobs", "logs", "cancel", "result", "remove-result", "drafts":
 		return runClient(ctx, cmd, args, stdout, stderr)
 	case "draft":
 		if len(args) == 0 {

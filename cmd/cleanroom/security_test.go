@@ -589,3 +589,83 @@ func TestSealedDownloads(t *testing.T) {
 		t.Errorf("the Go client's result: %v", err)
 	}
 }
+
+// TestDeleteResult: the analyst who ran a job deletes its result and logs
+// for good (`cleanroom remove-result`): their blobs are gone, downloads say
+// so, the audit log has it, and the job stays in the history. No one else
+// may, and a table's validation report goes only with its dataset.
+func TestDeleteResult(t *testing.T) {
+	s := startServer(t, "")
+	owner, analyst, other, data := s.addUser("owner@example.com"), s.addUser("analyst@example.com"), s.addUser("other@example.com"), s.addUser("data@example.com")
+	id := publish(t, owner, &cleanroom.Definition{
+		Name: "delete", Owner: owner.Email,
+		Nodes: []cleanroom.Node{
+			{Name: "people", Kind: cleanroom.NodeTable, Columns: []cleanroom.Column{{Name: "age", FormatType: cleanroom.FormatInteger}}},
+			{Name: "count", Kind: cleanroom.NodePython, Dependencies: []string{"people"}, EnableLogsOnSuccess: true,
+				Script: "rows = open('/input/people/dataset.csv').read().split()\nprint('counted', len(rows))\nopen('/output/n.txt', 'w').write(str(len(rows)))\n"},
+		},
+		Participants: []cleanroom.Participant{
+			{Email: data.Email, DataOwnerOf: []string{"people"}},
+			{Email: analyst.Email, AnalystOf: []string{"count"}},
+			{Email: other.Email, AnalystOf: []string{"count"}},
+		},
+	})
+	ds := uploadString(t, data, id, "people", "34\n17\n")
+	ctx := context.Background()
+	job := runJob(t, analyst, id, "count")
+	if got := resultFiles(t, analyst, job)["n.txt"]; got != "2" {
+		t.Fatalf("the result before the deletion: %q", got)
+	}
+	stored := func(key string) bool {
+		_, err := os.Stat(filepath.Join(s.DataDir, "blobs", key))
+		return err == nil
+	}
+	if !stored(cleanroom.JobResultKey(job.ID)) || !stored(cleanroom.JobLogsKey(job.ID)) {
+		t.Fatal("the job's result and logs are not where the test looks: it would prove nothing")
+	}
+
+	wantCode(t, "another analyst deletes the result", other.DeleteResult(ctx, job.ID), cleanroom.EFORBIDDEN)
+	wantCode(t, "the data owner deletes the result", data.DeleteResult(ctx, job.ID), cleanroom.EFORBIDDEN)
+	wantCode(t, "the clean room's owner deletes the result", owner.DeleteResult(ctx, job.ID), cleanroom.EFORBIDDEN)
+	wantCode(t, "a stranger deletes the result", s.addUser("stranger@example.com").DeleteResult(ctx, job.ID), cleanroom.ENOTFOUND)
+	wantCode(t, "the data owner deletes a validation report", data.DeleteResult(ctx, ds.ValidationJob), cleanroom.ECONFLICT)
+	if !stored(cleanroom.JobResultKey(job.ID)) {
+		t.Fatal("a refused deletion deleted the result")
+	}
+
+	out, stderr, err := s.cli(analyst, "remove-result", job.ID)
+	if err != nil || !strings.Contains(out, "deleted the result and logs of job "+job.ID) {
+		t.Fatalf("cleanroom remove-result: %v\n%s%s", err, out, stderr)
+	}
+	if stored(cleanroom.JobResultKey(job.ID)) || stored(cleanroom.JobLogsKey(job.ID)) {
+		t.Error("the deleted result's or logs' blob is still stored")
+	}
+	_, err = analyst.Result(ctx, job.ID, io.Discard)
+	if cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND || !strings.Contains(err.Error(), "were deleted by analyst@example.com") {
+		t.Errorf("downloading a deleted result: %v, want not found, saying it was deleted", err)
+	}
+	_, err = analyst.Logs(ctx, job.ID)
+	wantCode(t, "the logs of a deleted result", err, cleanroom.ENOTFOUND)
+	wantCode(t, "deleting it again", analyst.DeleteResult(ctx, job.ID), cleanroom.ECONFLICT)
+	jobs, err := analyst.Jobs(ctx, id, "count")
+	if err != nil || len(jobs) != 1 || jobs[0].ResultDeletedAt == nil || jobs[0].State != cleanroom.JobSucceeded || jobs[0].ResultSize != 0 {
+		t.Errorf("the job history after the deletion: %+v %v; want the job, succeeded, marked deleted", jobs, err)
+	}
+	log, err := owner.AuditLog(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deletions []string
+	for _, e := range log {
+		if e.Action == cleanroom.AuditResultDeleted {
+			deletions = append(deletions, e.Actor+" "+e.Node+" "+e.Detail)
+		}
+	}
+	if want := []string{analyst.Email + " count " + job.ID}; !slices.Equal(deletions, want) {
+		t.Errorf("deletions in the audit log: %q, want %q", deletions, want)
+	}
+	// The computation runs again, for a new result.
+	if got := resultFiles(t, analyst, runJob(t, analyst, id, "count"))["n.txt"]; got != "2" {
+		t.Errorf("a new run after the deletion: %q", got)
+	}
+}

@@ -641,6 +641,11 @@ class ComputeNode(Node):
         """The job's logs, where the node's log policy releases them."""
         return self._client.get_logs(_job_id(job))
 
+    def delete_results(self, job: JobOrId) -> None:
+        """Delete the job's result and logs for good (only the analyst who
+        ran it may); the job stays in :meth:`list_jobs`."""
+        self._client.delete_result(_job_id(job))
+
     def cancel_computation(self, job: JobOrId) -> None:
         """Cancel a queued or running job."""
         self._client.cancel_job(_job_id(job))

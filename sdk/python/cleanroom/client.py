@@ -91,6 +91,8 @@ class Job:
     created_at: str = ""
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
+    #: when the job's analyst deleted its result and logs, else None
+    result_deleted_at: Optional[str] = None
 
     @property
     def done(self) -> bool:
@@ -103,7 +105,8 @@ class Job:
                    created_by=d.get("created_by", ""), error=d.get("error", ""),
                    warnings=list(d.get("warnings") or []), result_size=int(d.get("result_size", 0)),
                    has_logs=bool(d.get("has_logs", False)), created_at=d.get("created_at", ""),
-                   started_at=d.get("started_at"), finished_at=d.get("finished_at"))
+                   started_at=d.get("started_at"), finished_at=d.get("finished_at"),
+                   result_deleted_at=d.get("result_deleted_at"))
 
 
 def create_client(user_email: str, api_token: str, url: Optional[str] = None, *,
@@ -535,6 +538,11 @@ class Client:
     def cancel_job(self, job_id: str) -> None:
         """Cancel a queued or running job."""
         self._call("POST", "/api/v1/jobs/" + _q(job_id) + "/cancel")
+
+    def delete_result(self, job_id: str) -> None:
+        """Delete an ended job's result and logs for good; only the analyst
+        who ran the job may. The job stays, with ``result_deleted_at``."""
+        self._call("DELETE", "/api/v1/jobs/" + _q(job_id) + "/result")
 
     def get_logs(self, job_id: str) -> str:
         """A job's logs, where the node's log policy releases them."""

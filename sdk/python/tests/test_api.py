@@ -330,6 +330,23 @@ class JobsTest(unittest.TestCase):
         with self.assertRaises(cleanroom.IntegrityError):
             node.get_logs(job)
 
+    def test_delete_results(self) -> None:
+        dcr = self.publish("deleted", "print('hi')\nopen('/output/o', 'w').write('x')\n", enable_logs_on_success=True)
+        node = dcr.get_node("job")
+        job = node.run_computation()
+        self.assertEqual(node.get_results_as_zip(job).read("o"), b"x")
+        node.delete_results(job)
+        with self.assertRaises(cleanroom.NotFoundError) as cm:
+            node.get_results_as_zip(job)
+        self.assertIn("were deleted by", str(cm.exception))
+        with self.assertRaises(cleanroom.NotFoundError):
+            node.get_logs(job)
+        with self.assertRaises(cleanroom.ConflictError):
+            node.delete_results(job)
+        listed = node.list_jobs()[0]
+        self.assertEqual((listed.id, listed.state, listed.result_size), (job.id, "succeeded", 0))
+        self.assertIsNotNone(listed.result_deleted_at)
+
     def test_upload_sizes_and_rejections(self) -> None:
         dcr = self.publish("sizes", "import os\nopen('/output/n', 'w').write(str(os.path.getsize('/input/data')))\n")
         data, job = dcr.get_node("data"), dcr.get_node("job")
