@@ -599,6 +599,21 @@ func TestUIEditor(t *testing.T) {
 		"DATA_EMAIL=data@example.com", "DATA_TOKEN=" + users["data"],
 		"ANALYST_EMAIL=analyst@example.com", "ANALYST_TOKEN=" + users["analyst"],
 	})
+	// The analyst deleted r_stats's result and logs in the page.
+	analyst := client.New(s.URL, "analyst@example.com", users["analyst"])
+	rooms, err := analyst.DCRs(context.Background())
+	if err != nil || len(rooms) != 1 {
+		t.Fatalf("the analyst's clean rooms: %v %v", rooms, err)
+	}
+	jobs, err := analyst.Jobs(context.Background(), rooms[0].ID, "r_stats")
+	if err != nil || len(jobs) != 1 || jobs[0].ResultDeletedAt == nil {
+		t.Fatalf("r_stats's runs: %+v %v; want one, its result deleted", jobs, err)
+	}
+	for _, key := range []string{cleanroom.JobResultKey(jobs[0].ID), cleanroom.JobLogsKey(jobs[0].ID)} {
+		if _, err := os.Stat(filepath.Join(s.DataDir, "blobs", key)); err == nil {
+			t.Errorf("%s is still stored after the page deleted it", key)
+		}
+	}
 	// The name column is hashed: the SQL sees, and sorts, SHA-256s.
 	var adults []string
 	for _, row := range []string{"ann,34", "cid,52", "dee,41"} {

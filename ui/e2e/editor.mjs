@@ -97,6 +97,8 @@ try {
     await op.getByRole("button", { name: "Add participant" }).click();
   }
   await op.locator(`[data-participant="${dataOwner.email}"]`).getByLabel("people").check();
+  // The data owner is an analyst of r_stats too: it sees the analyst's runs, not their results.
+  await op.locator(`[data-participant="${dataOwner.email}"]`).getByLabel("r_stats").check();
   for (const name of ["adults", "r_stats"]) await op.locator(`[data-participant="${analyst.email}"]`).getByLabel(name).check();
   await op.locator('[data-policy="r_stats"]').getByLabel("Logs on success").check();
   await op.getByText("All changes saved").waitFor();
@@ -144,6 +146,20 @@ try {
   await rStats.getByRole("button", { name: "Show logs" }).first().click();
   await rStats.locator("pre.logs").getByText(/mean age: \d/).waitFor();
   await shot(ap, "sql-and-r-runs");
+
+  // Another analyst of r_stats sees the run, but nothing to read, cancel or delete.
+  await dp.goto(`${base}/dcrs/${dcrID}`);
+  const othersRun = dp.locator('[data-node="r_stats"] [data-job]').filter({ hasText: `by ${analyst.email}` });
+  await othersRun.waitFor();
+  assert((await othersRun.getByRole("button").count()) === 0, `another analyst's run offers: ${await othersRun.innerText()}`);
+
+  // The analyst deletes the run's result and logs for good.
+  ap.once("dialog", (d) => d.accept());
+  const run = rStats.locator("[data-job]").first();
+  await run.getByRole("button", { name: "Delete result" }).click();
+  await run.getByText(/Result and logs deleted/).waitFor();
+  assert((await run.getByRole("button").count()) === 0, `a deleted run still offers: ${await run.innerText()}`);
+  await shot(ap, "result-deleted");
 
   assert(problems.length === 0, problems.join("\n"));
   log("editor ok");

@@ -126,6 +126,7 @@ export interface Job {
   created_at: string;
   started_at?: string;
   finished_at?: string;
+  result_deleted_at?: string;
 }
 
 export interface Attestation {

@@ -65,7 +65,7 @@ export function Overview({ id, me }: { id: string; me: string }) {
 
       <h2>Computations</h2>
       {def.nodes.filter((n) => isCompute(n.kind)).map((n) => (
-        <ComputeNode key={n.name} dcrID={view.id} node={n} canRun={isAnalyst(n.name)} />
+        <ComputeNode key={n.name} dcrID={view.id} node={n} canRun={isAnalyst(n.name)} me={me} />
       ))}
 
       <h2>Participants</h2>
@@ -319,7 +319,7 @@ function Report({ dcrID, node, dataset }: { dcrID: string; node: string; dataset
   );
 }
 
-function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRun: boolean }) {
+function ComputeNode({ dcrID, node, canRun, me }: { dcrID: string; node: Node; canRun: boolean; me: string }) {
   const [jobs, setJobs] = useState<Job[]>([]);
   const [runError, setRunError] = useState<string | null>(null);
   const [listError, setListError] = useState<string | null>(null);
@@ -363,6 +363,19 @@ function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRu
       watch(j);
     } catch (err) {
       setRunError(errorText(err));
+    }
+  };
+  // A job's result, logs and cancel button are its own analyst's only.
+  const own = (j: Job) => j.created_by.toLowerCase() === me.toLowerCase();
+  const deleteResult = async (j: Job) => {
+    if (!window.confirm(`Delete the result and logs of the run of ${formatTime(j.created_at)} for good? No one can get them back.`)) return;
+    setDownloadErrors((e) => ({ ...e, [j.id]: "" }));
+    try {
+      await api("DELETE", `/api/v1/jobs/${j.id}/result`);
+      putJob(await api<Job>("GET", `/api/v1/jobs/${j.id}`));
+      setLogs(({ [j.id]: _, ...rest }) => rest);
+    } catch (err) {
+      setDownloadErrors((e) => ({ ...e, [j.id]: errorText(err) }));
     }
   };
   const cancel = async (j: Job) => {
@@ -439,20 +452,26 @@ function ComputeNode({ dcrID, node, canRun }: { dcrID: string; node: Node; canRu
                 {(j.warnings ?? []).map((w, i) => (
                   <span key={i} className="warning"> {w}</span>
                 ))}
-                {j.state === "succeeded" && (
+                {j.result_deleted_at && <span className="hint"> Result and logs deleted {formatTime(j.result_deleted_at)}.</span>}
+                {own(j) && j.state === "succeeded" && !j.result_deleted_at && (
                   <button type="button" className="small" onClick={() => download(j)}>
                     Download {node.name}.zip
                   </button>
                 )}
                 {downloadErrors[j.id] && <span className="error"> {downloadErrors[j.id]}</span>}
-                {!isDone(j.state) && (
+                {own(j) && !isDone(j.state) && (
                   <button type="button" className="small" onClick={() => cancel(j)}>
                     Cancel
                   </button>
                 )}
-                {isDone(j.state) && j.has_logs && !logs[j.id] && (
+                {own(j) && isDone(j.state) && j.has_logs && !logs[j.id] && (
                   <button type="button" className="small" onClick={() => showLogs(j)}>
                     Show logs
+                  </button>
+                )}
+                {own(j) && (j.result_size > 0 || j.has_logs) && (
+                  <button type="button" className="small danger" onClick={() => deleteResult(j)}>
+                    Delete result
                   </button>
                 )}
                 {logErrors[j.id] && <span className="error"> {logErrors[j.id]}</span>}
