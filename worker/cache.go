@@ -91,8 +91,8 @@ type Built struct {
 }
 
 // Spec returns the worker spec of b as a server running the given sandbox
-// policy and kit offers it.
-func (b *Built) Spec(policy []byte, kit *Kit) Spec {
+// policy and kit offers it, from a binary of digest server.
+func (b *Built) Spec(policy []byte, kit *Kit, server string) Spec {
 	installed := map[string]string{}
 	for _, line := range bytes.Split(b.Manifest, []byte("\n")) {
 		if f := bytes.Split(line, []byte("\t")); len(f) == 3 {
@@ -101,7 +101,9 @@ func (b *Built) Spec(policy []byte, kit *Kit) Spec {
 	}
 	s := Spec{
 		Name:        b.Name,
-		Measurement: Measurement(b.Manifest, policy, kit.Digest),
+		Measurement: Measurement(b.Manifest, policy, kit.Digest, server),
+		KitDigest:   kit.Digest,
+		Server:      server,
 		Suite:       b.Suite,
 		Debian:      b.Debian,
 		Python:      b.Python,

@@ -135,7 +135,7 @@ func TestPythonImage(t *testing.T) {
 	}
 
 	kit := &Kit{Digest: strings.Repeat("ab", 32)}
-	spec2 := b.Spec(sandbox.Policy(), kit)
+	spec2 := b.Spec(sandbox.Policy(), kit, "server")
 	if spec2.Python != got.Python {
 		t.Errorf("spec says Python %s, the sandbox runs %s", spec2.Python, got.Python)
 	}
@@ -149,7 +149,7 @@ func TestPythonImage(t *testing.T) {
 			t.Errorf("spec has no version of listed package %s", p.Name)
 		}
 	}
-	if spec2.Measurement != Measurement(b.Manifest, sandbox.Policy(), kit.Digest) || len(spec2.Measurement) != 64 {
+	if spec2.Measurement != Measurement(b.Manifest, sandbox.Policy(), kit.Digest, "server") || len(spec2.Measurement) != 64 {
 		t.Errorf("spec measurement %q", spec2.Measurement)
 	}
 }

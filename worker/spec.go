@@ -5,6 +5,8 @@ package worker
 type Spec struct {
 	Name        string            `json:"name"`
 	Measurement string            `json:"measurement"`         // see Measurement
+	KitDigest   string            `json:"kit_digest"`          // of the kit beside the image (see Kit)
+	Server      string            `json:"server_digest"`       // hex SHA-256 of the cleanroom binary serving it
 	Suite       string            `json:"suite"`               // Debian suite, e.g. trixie
 	Debian      string            `json:"debian_version"`      // e.g. 13.1
 	Python      string            `json:"python_version"`      // e.g. 3.13.5

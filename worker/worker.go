@@ -218,25 +218,29 @@ func writeField(w io.Writer, s string) {
 
 // Measurement returns the hex SHA-256 that identifies a worker: over the
 // image's manifest (its installed packages, as Manifest formats them), the
-// sandbox policy the server runs it under, and the digest of the kit
-// mounted beside it (see Kit). Anyone holding the three can recompute it:
-// SHA-256 of
+// sandbox policy the server runs it under, the digest of the kit mounted
+// beside it (see Kit), and the digest of the server's own binary, whose
+// enclave decrypts the inputs and seals the outputs. Anyone holding the
+// four can recompute it: SHA-256 of
 //
-//	"cleanroom worker measurement 2\n"
+//	"cleanroom worker measurement 3\n"
 //	"manifest <len>\n" <manifest>
 //	"policy <len>\n" <policy>
 //	"kit <len>\n" <kit digest>
+//	"server <len>\n" <server digest>
 //
 // with lengths in decimal bytes.
-func Measurement(manifest, policy []byte, kitDigest string) string {
+func Measurement(manifest, policy []byte, kitDigest, serverDigest string) string {
 	var b bytes.Buffer
-	b.WriteString("cleanroom worker measurement 2\n")
+	b.WriteString("cleanroom worker measurement 3\n")
 	fmt.Fprintf(&b, "manifest %d\n", len(manifest))
 	b.Write(manifest)
 	fmt.Fprintf(&b, "policy %d\n", len(policy))
 	b.Write(policy)
 	fmt.Fprintf(&b, "kit %d\n", len(kitDigest))
 	b.WriteString(kitDigest)
+	fmt.Fprintf(&b, "server %d\n", len(serverDigest))
+	b.WriteString(serverDigest)
 	sum := sha256.Sum256(b.Bytes())
 	return hex.EncodeToString(sum[:])
 }

@@ -93,23 +93,25 @@ func TestKey(t *testing.T) {
 func TestMeasurement(t *testing.T) {
 	manifest := []byte("python3\t3.13.5-1\tamd64\n")
 	policy := []byte(`{"runner":"bubblewrap"}`)
-	kit := "kitdigest"
-	m := Measurement(manifest, policy, kit)
+	kit, server := "kitdigest", "serverdigest"
+	m := Measurement(manifest, policy, kit, server)
 	// The documented construction, so that clients can recompute it.
-	doc := "cleanroom worker measurement 2\nmanifest 23\n" + string(manifest) + "policy 23\n" + string(policy) + "kit 9\n" + kit
+	doc := "cleanroom worker measurement 3\nmanifest 23\n" + string(manifest) + "policy 23\n" + string(policy) + "kit 9\n" + kit + "server 12\n" + server
 	sum := sha256.Sum256([]byte(doc))
 	if want := hex.EncodeToString(sum[:]); m != want {
 		t.Errorf("Measurement = %s, want %s", m, want)
 	}
-	if Measurement(manifest, policy, kit) != m {
+	if Measurement(manifest, policy, kit, server) != m {
 		t.Error("Measurement is not deterministic")
 	}
 	for _, other := range []string{
-		Measurement([]byte("python3\t3.13.5-2\tamd64\n"), policy, kit),
-		Measurement(manifest, []byte(`{"runner":"runsc"}`), kit),
-		Measurement(manifest, policy, "otherkit"),
+		Measurement([]byte("python3\t3.13.5-2\tamd64\n"), policy, kit, server),
+		Measurement(manifest, []byte(`{"runner":"runsc"}`), kit, server),
+		Measurement(manifest, policy, "otherkit", server),
+		Measurement(manifest, policy, kit, "otherserver"),
 		// Moving bytes between the parts changes it too.
-		Measurement(append(append([]byte{}, manifest...), policy[:1]...), policy[1:], kit),
+		Measurement(append(append([]byte{}, manifest...), policy[:1]...), policy[1:], kit, server),
+		Measurement(manifest, policy, kit+"s", server[1:]),
 	} {
 		if other == m {
 			t.Errorf("different input, same measurement %s", m)
@@ -228,8 +230,8 @@ func TestLookup(t *testing.T) {
 	if b.Root != filepath.Join(dir, "root") || b.Python != "3.13.5" {
 		t.Errorf("Lookup = %+v", b)
 	}
-	spec := b.Spec([]byte("policy"), &Kit{Digest: "kit"})
-	if spec.Measurement != Measurement(b.Manifest, []byte("policy"), "kit") || spec.Libraries["pandas"] != "2.2.3" {
+	spec := b.Spec([]byte("policy"), &Kit{Digest: "kit"}, "server")
+	if spec.Measurement != Measurement(b.Manifest, []byte("policy"), "kit", "server") || spec.KitDigest != "kit" || spec.Server != "server" || spec.Libraries["pandas"] != "2.2.3" {
 		t.Errorf("Spec = %+v", spec)
 	}
 	if list, err := c.List(); err != nil || len(list) != 1 || list[0].Key != img.Key() {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -54,6 +57,14 @@ func TestSpecs(t *testing.T) {
 	if len(w.Measurement) != 64 || !strings.HasPrefix(w.Python, "3.13.") || !strings.HasPrefix(w.Libraries["pandas"], "2.2.") || w.Packages["python3-pandas"] == "" {
 		t.Errorf("python worker = %+v", w)
 	}
+	// The measurement covers the binary serving it, which the spec names.
+	bin, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(bin); w.Server != hex.EncodeToString(sum[:]) || len(w.KitDigest) != 64 {
+		t.Errorf("python worker's server digest %s and kit digest %q; want the binary's %x and the kit's", w.Server, w.KitDigest, sum)
+	}
 
 	out, err := exec.Command(binPath, "specs", "--json").Output()
 	if err != nil {
@@ -70,7 +81,7 @@ func TestSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("specs: %v", err)
 	}
-	for _, want := range []string{w.Measurement, "python       " + w.Python, "pandas       " + w.Libraries["pandas"], "python3-xgboost " + w.Packages["python3-xgboost"]} {
+	for _, want := range []string{w.Measurement, "server       " + w.Server, "python       " + w.Python, "pandas       " + w.Libraries["pandas"], "python3-xgboost " + w.Packages["python3-xgboost"]} {
 		if !strings.Contains(string(table), want) {
 			t.Errorf("`cleanroom specs` lacks %q:\n%s", want, table)
 		}

@@ -156,10 +156,15 @@ func openServer(c ServeConfig, logger *slog.Logger) (*Main, error) {
 		root = c.Images[0].Root
 	}
 	runner := c.Sandbox.newRunner(root, c.ScratchDir)
+	server, err := serverDigest()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
 	var specs []worker.Spec
 	e.Images = map[string]string{}
 	for _, img := range c.Images {
-		specs = append(specs, img.Spec(runner.Policy(), c.Kit))
+		specs = append(specs, img.Spec(runner.Policy(), c.Kit, server))
 		e.Images[img.Name] = img.Root
 	}
 	if c.Kit != nil {

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"sync"
 	"text/tabwriter"
 
 	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
@@ -45,6 +49,7 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "worker %s\n", s.Name)
 		fmt.Fprintf(stdout, "  measurement  %s\n", s.Measurement)
+		fmt.Fprintf(stdout, "  server       %s (SHA-256 of the cleanroom binary)\n", s.Server)
 		fmt.Fprintf(stdout, "  debian       %s (%s)\n", s.Debian, s.Suite)
 		fmt.Fprintf(stdout, "  python       %s\n", s.Python)
 		if s.R != "" {
@@ -66,6 +71,22 @@ func runSpecs(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// serverDigest returns the hex SHA-256 of the binary this process runs,
+// which every worker's measurement covers. It reads /proc/self/exe, so it
+// is the binary running even once the file on disk has been replaced.
+var serverDigest = sync.OnceValues(func() (string, error) {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return "", fmt.Errorf("reading this binary to measure it: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading this binary to measure it: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+})
+
 // workerSpecs returns the spec of every worker image in the cache in dir,
 // as a server running this binary, workerBin and the sandbox policy offers them.
 func workerSpecs(dir, workerBin string, policy []byte) ([]worker.Spec, error) {
@@ -73,6 +94,10 @@ func workerSpecs(dir, workerBin string, policy []byte) ([]worker.Spec, error) {
 		return nil, err
 	}
 	kit, err := prepareKit(dir, workerBin)
+	if err != nil {
+		return nil, err
+	}
+	server, err := serverDigest()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +111,7 @@ func workerSpecs(dir, workerBin string, policy []byte) ([]worker.Spec, error) {
 		} else if err != nil {
 			return nil, imageError(err, dir)
 		}
-		specs = append(specs, b.Spec(policy, kit))
+		specs = append(specs, b.Spec(policy, kit, server))
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs, nil
