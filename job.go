@@ -28,9 +28,15 @@ type Job struct {
 	State     JobState `json:"state"`
 	// Error says how a failed job ended, in words: the exit status,
 	// signal or limit, and whether logs are withheld by the node's policy.
+	// For the job's analyst (ForViewer) it ends with ErrorLog.
 	Error string `json:"error,omitempty"`
+	// ErrorLog is the line of a failed job's logs that says what went
+	// wrong, where the log policy released the logs. Like the logs, it is
+	// the job's analyst's alone, and goes when they are deleted.
+	ErrorLog string `json:"-"`
 	// Warnings list things the analyst should know about a successful run,
 	// such as output entries that were skipped, or a CPU limit that slowed it.
+	// They are the job's analyst's alone.
 	Warnings []string `json:"warnings,omitempty"`
 
 	// SealedKey is the result key sealed to the enclave; the result and
@@ -47,6 +53,20 @@ type Job struct {
 	ResultDeletedAt *time.Time `json:"result_deleted_at,omitempty"`
 }
 
+// ForViewer returns the job as user email sees it: the analyst who ran it
+// sees the whole of it, other analysts of the node how it went and not
+// what of its logs and result the error and the warnings tell.
+func (j *Job) ForViewer(email string) *Job {
+	v := *j
+	v.ErrorLog = ""
+	if !SameEmail(email, j.CreatedBy) {
+		v.Warnings = nil
+	} else if j.ErrorLog != "" {
+		v.Error += ": " + j.ErrorLog
+	}
+	return &v
+}
+
 // JobResultKey and JobLogsKey are the blob keys of a job's encrypted result and logs.
 func JobResultKey(jobID string) string { return "results/" + jobID + ".zip" }
 
@@ -61,6 +81,7 @@ func ValidatedTableKey(jobID string) string { return "tables/" + jobID }
 type JobUpdate struct {
 	State      JobState
 	Error      string
+	ErrorLog   string
 	Warnings   []string
 	SealedKey  []byte
 	ResultSize int64

@@ -127,7 +127,8 @@ type Store interface {
 	// FinishJob records how a running or queued job ended. Returns ECONFLICT if it had already ended.
 	FinishJob(ctx context.Context, id string, u JobUpdate, now time.Time) error
 	// DeleteJobResult forgets the key of an ended job's result and logs,
-	// and their sizes, and marks them deleted at now: without the key no
+	// their sizes, and what of them its ErrorLog and Warnings tell, and
+	// marks them deleted at now: without the key no
 	// one, the enclave included, can decrypt their blobs, which the caller
 	// deletes next. Returns ENOTFOUND, or ECONFLICT if the job has not
 	// ended or its result is already deleted.

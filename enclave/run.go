@@ -124,10 +124,11 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 	}
 
 	var logs *tailBuffer
-	var slowed []string // warnings of computations the CPU limit slowed
+	var res sandbox.Result
 	for _, n := range compute {
 		logs = newTailBuffer(e.MaxLogSize)
-		res, err := e.runNode(ctx, w, dcr.Definition, n, logs)
+		var err error
+		res, err = e.runNode(ctx, w, dcr.Definition, n, logs)
 		if w.warn != "" {
 			e.Logger.Warn(w.warn)
 			w.warn = ""
@@ -156,14 +157,21 @@ func (e *Enclave) execute(ctx context.Context, job *cleanroom.Job) cleanroom.Job
 			return e.failed(job, failf("computation %q, which %q depends on, failed: %s", n.Name, job.Node, jobError(runErr)))
 		}
 		if runErr != nil {
-			return e.seal(ctx, job, target, w, runErr, logs, nil)
-		}
-		if res.CPUThrottled > res.Duration/10 {
-			slowed = append(slowed, fmt.Sprintf("computation %q was slowed by the CPU limit of %g CPUs: the scheduler held it back for %s, summed over the CPUs, in %s (the server's operator sets the limit with `cleanroom serve --job-cpus`)",
-				n.Name, e.JobCPUs, res.CPUThrottled.Round(time.Millisecond), res.Duration.Round(time.Millisecond)))
+			return e.seal(ctx, job, target, w, runErr, logs, e.cpuNote(res))
 		}
 	}
-	return e.seal(ctx, job, target, w, nil, logs, slowed)
+	return e.seal(ctx, job, target, w, nil, logs, e.cpuNote(res))
+}
+
+// cpuNote says, for a run the CPU limit held back for a second or more
+// and a tenth of its time or more, that it did: 0.5 CPUs slow a script
+// that wants two fourfold, and the analyst should know why.
+func (e *Enclave) cpuNote(res sandbox.Result) string {
+	if res.CPUThrottled < time.Second || res.CPUThrottled < res.Duration/10 {
+		return ""
+	}
+	return fmt.Sprintf("the CPU limit of %g CPUs held it back for %s, summed over the CPUs, in %s (the server's operator sets the limit with `cleanroom serve --job-cpus`)",
+		e.JobCPUs, res.CPUThrottled.Round(time.Millisecond), res.Duration.Round(time.Millisecond))
 }
 
 func isLimit(err error) bool {
@@ -338,20 +346,27 @@ func (e *Enclave) command(n *cleanroom.Node) ([]string, string) {
 
 // seal stores the outcome of the target computation: its zip and, as the
 // node's log policy allows, its logs, both encrypted under a fresh key
-// sealed to the enclave.
-func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w *workspace, runErr error, logs *tailBuffer, warnings []string) cleanroom.JobUpdate {
+// sealed to the enclave. cpuNote, if not empty, says the CPU limit slowed
+// it: a warning of a successful run, part of the error of one that ran
+// out of time.
+func (e *Enclave) seal(ctx context.Context, job *cleanroom.Job, n *cleanroom.Node, w *workspace, runErr error, logs *tailBuffer, cpuNote string) cleanroom.JobUpdate {
 	keepLogs := (runErr == nil && n.EnableLogsOnSuccess) || (runErr != nil && n.EnableLogsOnError)
 	u := cleanroom.JobUpdate{State: cleanroom.JobSucceeded}
+	var warnings []string
 	if runErr != nil {
 		u.State = cleanroom.JobFailed
-		if keepLogs {
-			u.Error = jobError(runErr)
-			if last := logs.ErrorLine(n.Kind); last != "" {
-				u.Error += ": " + last
-			}
-		} else {
-			u.Error = fmt.Sprintf("%s; logs are disabled for node %q (enable_logs_on_error is off)", jobError(runErr), n.Name)
+		u.Error = jobError(runErr)
+		var le *sandbox.LimitError
+		if cpuNote != "" && errors.As(runErr, &le) && le.Limit == "time" {
+			u.Error += "; " + cpuNote
 		}
+		if keepLogs {
+			u.ErrorLog = logs.ErrorLine(n.Kind)
+		} else {
+			u.Error += fmt.Sprintf("; logs are disabled for node %q (enable_logs_on_error is off)", n.Name)
+		}
+	} else if cpuNote != "" {
+		warnings = append(warnings, fmt.Sprintf("computation %q ran slower than it could: %s", n.Name, cpuNote))
 	}
 
 	fail := func(err error) cleanroom.JobUpdate {

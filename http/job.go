@@ -83,10 +83,12 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if jobs == nil {
-		jobs = []*cleanroom.Job{}
+	email := cleanroom.UserFromContext(r.Context())
+	views := make([]*cleanroom.Job, len(jobs))
+	for i, j := range jobs {
+		views[i] = j.ForViewer(email)
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	writeJSON(w, http.StatusOK, views)
 }
 
 // visibleJob returns the job of the path if the caller is an analyst of its
@@ -157,7 +159,7 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, false, err
 		}
-		return job, job.State.Done(), nil
+		return job.ForViewer(cleanroom.UserFromContext(r.Context())), job.State.Done(), nil
 	})
 }
 

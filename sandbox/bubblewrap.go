@@ -194,6 +194,12 @@ func (b *Bubblewrap) Enforcement() string {
 	return fmt.Sprintf("%s; runs with a CPU limit fail; cgroups are not usable: %v", how, err)
 }
 
+// CheckLimits reports whether runs with limits l can be set up here.
+func (b *Bubblewrap) CheckLimits(l Limits) error {
+	cgs, err := b.cgroups()
+	return checkLimits(cgs, err, l)
+}
+
 func (b *Bubblewrap) cgroups() (*cgroups, error) {
 	if b.NoCgroups {
 		return nil, errors.New("turned off")

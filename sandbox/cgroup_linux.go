@@ -293,7 +293,27 @@ func (cg *cgroups) noCPU() string {
 	if cg.cpu != "" {
 		return ""
 	}
-	return "; no cgroup cpu controller: runs with a CPU limit fail"
+	return "; runs with a CPU limit fail: no cgroup cpu controller"
+}
+
+// checkLimits makes, and removes, a cgroup with the cgroup limits of l,
+// so that limits the machine refuses (a CPU quota above the one the
+// server itself runs under, say) are found before any job runs.
+func checkLimits(cgs *cgroups, cgErr error, l Limits) error {
+	if err := l.check(); err != nil {
+		return err
+	}
+	if cgErr != nil {
+		if l.CPUs > 0 {
+			return fmt.Errorf("a CPU limit needs cgroups, which are not usable: %v", cgErr)
+		}
+		return nil
+	}
+	c, err := cgs.newCgroup(l)
+	if err != nil {
+		return err
+	}
+	return c.destroy(waitDelay)
 }
 
 var cgroupSeq atomic.Int64

@@ -12,3 +12,7 @@ const (
 	DefaultOutputSize  = 1 << 30 // bytes written to /output
 	DefaultOutputFiles = 10000   // files and directories in /output
 )
+
+// MaxCPUs is the largest CPU limit a run takes: more than any machine has,
+// and well inside what the kernel's CPU quota can express.
+const MaxCPUs = 4096

@@ -151,6 +151,15 @@ func (g *GVisor) Enforcement() string {
 	return fmt.Sprintf("%s, memory and CPU of the whole sandbox with cgroup v1 in %s", how, cg.memory) + cg.noCPU()
 }
 
+// CheckLimits reports whether runs with limits l can be set up here.
+func (g *GVisor) CheckLimits(l Limits) error {
+	cgs, err := g.cgroups()
+	if err != nil && l.Memory > 0 {
+		return fmt.Errorf("gVisor limits memory with cgroups only, which are not usable: %v", err)
+	}
+	return checkLimits(cgs, err, Limits{Memory: l.Memory, CPUs: l.CPUs})
+}
+
 func (g *GVisor) cgroups() (*cgroups, error) {
 	if g.NoCgroups {
 		return nil, errors.New("turned off")

@@ -284,6 +284,34 @@ func TestCPULimit(t *testing.T) {
 	})
 }
 
+// A CPU limit above the one the server itself runs under is found by
+// CheckLimits, before any job: on cgroup v1 the kernel refuses the quota.
+func TestCPULimitAboveTheServers(t *testing.T) {
+	cgs, err := findCgroups()
+	if err != nil || cgs.cpu == "" {
+		t.Fatalf("no cgroup cpu controller (%v): the test cannot check the limit", err)
+	}
+	if cgs.version != 1 {
+		t.Skip("on cgroup v2 the parent's lower quota applies without an error; only v1 refuses")
+	}
+	parent := filepath.Join(cgs.cpu, fmt.Sprintf("cleanroom-%d-parent", os.Getpid()))
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(parent)
+	if err := os.WriteFile(filepath.Join(parent, "cpu.cfs_quota_us"), []byte("50000"), 0); err != nil {
+		t.Fatal(err)
+	}
+	under := *cgs
+	under.cpu = parent
+	if err := checkLimits(&under, nil, Limits{CPUs: 2}); err == nil || !strings.Contains(err.Error(), "cpu.cfs_quota_us") {
+		t.Errorf("2 CPUs under a parent of 0.5: %v, want the kernel's refusal", err)
+	}
+	if err := checkLimits(&under, nil, Limits{CPUs: 0.25}); err != nil {
+		t.Errorf("0.25 CPUs under a parent of 0.5: %v", err)
+	}
+}
+
 // A run with a CPU limit on a machine without the cgroup cpu controller
 // fails, rather than run unlimited.
 func TestCPULimitWithoutController(t *testing.T) {

@@ -88,7 +88,7 @@ type Limits struct {
 	// it the scheduler holds them back (a cgroup CPU quota); the run goes
 	// on, slower. It needs the cgroup cpu controller: without it, a run
 	// with a CPU limit fails rather than run unlimited.
-	CPUs float64
+	CPUs float64 // at most MaxCPUs
 
 	// FileSize is the size of the largest file the script may write
 	// (RLIMIT_FSIZE); a write past it kills the script. It is for a
@@ -189,6 +189,14 @@ var reserved = []string{
 }
 
 // validate checks spec and returns it with defaults filled in.
+// check refuses limits no run can have.
+func (l Limits) check() error {
+	if l.Memory < 0 || l.Processes < 0 || l.FileSize < 0 || !(l.CPUs >= 0 && l.CPUs <= MaxCPUs) {
+		return fmt.Errorf("%w: limits %+v: none may be negative, and CPUs at most %d", ErrInvalidSpec, l, MaxCPUs)
+	}
+	return nil
+}
+
 func (spec Spec) validate() (Spec, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
@@ -207,8 +215,8 @@ func (spec Spec) validate() (Spec, error) {
 	if spec.Timeout < 0 {
 		return spec, invalid("negative time limit %s", spec.Timeout)
 	}
-	if l := spec.Limits; l.Memory < 0 || l.Processes < 0 || l.FileSize < 0 || !(l.CPUs >= 0) {
-		return spec, invalid("negative limit in %+v", l)
+	if err := spec.Limits.check(); err != nil {
+		return spec, err
 	}
 	if u := spec.User; u != nil && (u.UID <= 0 || u.GID <= 0) {
 		return spec, invalid("user %d:%d: scripts never run as root", u.UID, u.GID)

@@ -41,14 +41,14 @@ func (db *DB) CreateJob(ctx context.Context, job *cleanroom.Job, audit *cleanroo
 
 // jobColumns selects a job from jobs.
 const jobColumns = `id, dcr_id, node, created_by, state, error, warnings,
-	sealed_key, result_size, has_logs, created_at, started_at, finished_at, result_deleted_at`
+	sealed_key, result_size, has_logs, created_at, started_at, finished_at, result_deleted_at, error_log`
 
 func scanJob(row scanner) (*cleanroom.Job, error) {
 	var j cleanroom.Job
 	var warnings sql.NullString
 	if err := row.Scan(&j.ID, &j.DCRID, &j.Node, &j.CreatedBy, &j.State, &j.Error, &warnings,
 		&j.SealedKey, &j.ResultSize, &j.HasLogs,
-		timeColumn{&j.CreatedAt}, timePtrColumn{&j.StartedAt}, timePtrColumn{&j.FinishedAt}, timePtrColumn{&j.ResultDeletedAt}); err != nil {
+		timeColumn{&j.CreatedAt}, timePtrColumn{&j.StartedAt}, timePtrColumn{&j.FinishedAt}, timePtrColumn{&j.ResultDeletedAt}, &j.ErrorLog); err != nil {
 		return nil, err
 	}
 	if warnings.Valid {
@@ -114,10 +114,10 @@ func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, n
 		return err
 	}
 	now = db.orNow(now)
-	ended, err := db.endJob(ctx, id, u.State, now, `UPDATE jobs SET state = ?, error = ?, warnings = ?,
+	ended, err := db.endJob(ctx, id, u.State, now, `UPDATE jobs SET state = ?, error = ?, error_log = ?, warnings = ?,
 			sealed_key = coalesce(?, sealed_key), result_size = ?, has_logs = ?, finished_at = ?
 		WHERE id = ? AND state IN ('queued', 'running')`,
-		u.State, u.Error, warnings, u.SealedKey, u.ResultSize, u.HasLogs, encodeTime(now), id)
+		u.State, u.Error, u.ErrorLog, warnings, u.SealedKey, u.ResultSize, u.HasLogs, encodeTime(now), id)
 	if err != nil || ended {
 		return err
 	}
@@ -139,7 +139,7 @@ func (db *DB) DeleteJobResult(ctx context.Context, id string, now time.Time, aud
 	// Nothing changed rolls back the transaction, so no audit entry.
 	errUnchanged := errors.New("unchanged")
 	err = db.write(ctx, j.DCRID, audit, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET sealed_key = NULL, result_size = 0, has_logs = 0, result_deleted_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET sealed_key = NULL, result_size = 0, has_logs = 0, error_log = '', warnings = NULL, result_deleted_at = ?
 			WHERE id = ? AND state IN ('succeeded', 'failed', 'cancelled') AND result_deleted_at IS NULL`, encodeTime(db.orNow(now)), id)
 		if err != nil {
 			return err

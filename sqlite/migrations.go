@@ -138,7 +138,9 @@ CREATE INDEX sessions_email ON sessions (email, expires_at);
 CREATE INDEX sessions_expires ON sessions (expires_at);
 `,
 	`
--- When the analyst deleted a job's result and logs (DeleteJobResult).
+-- When the analyst deleted a job's result and logs (DeleteJobResult), and
+-- the line of its logs its error quotes, kept apart as the logs are.
 ALTER TABLE jobs ADD COLUMN result_deleted_at TEXT;
+ALTER TABLE jobs ADD COLUMN error_log TEXT NOT NULL DEFAULT '';
 `,
 }

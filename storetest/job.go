@@ -151,7 +151,7 @@ func testFinishJob(t *testing.T, s cleanroom.Store) {
 	}
 	wantTime(t, "FinishedAt", *got.FinishedAt, at(5))
 
-	failed := cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "exit status 1"}
+	failed := cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "exit status 1", ErrorLog: "ValueError: boom"}
 	wantCode(t, "FinishJob twice", s.FinishJob(ctx, "ok", failed, at(6)), cleanroom.ECONFLICT)
 	if got := findJob(t, s, "ok"); got.State != cleanroom.JobSucceeded || !got.FinishedAt.Equal(at(5)) {
 		t.Errorf("after refused FinishJob: %s at %v, want succeeded at %v", got.State, got.FinishedAt, at(5))
@@ -188,7 +188,13 @@ func testDeleteJobResult(t *testing.T, s cleanroom.Store) {
 	d := createDCR(t, s, testDefinition("Delete"), at(0))
 	createJob(t, s, d.ID, "done", at(1))
 	claimJob(t, s, "done")
-	must(t, s.FinishJob(ctx, "done", cleanroom.JobUpdate{State: cleanroom.JobSucceeded, SealedKey: []byte("sealed"), ResultSize: 42, HasLogs: true}, at(2)))
+	must(t, s.FinishJob(ctx, "done", cleanroom.JobUpdate{State: cleanroom.JobSucceeded, SealedKey: []byte("sealed"), ResultSize: 42, HasLogs: true, Warnings: []string{"skipped /output/link"}}, at(2)))
+	createJob(t, s, d.ID, "failed", at(2))
+	claimJob(t, s, "failed")
+	must(t, s.FinishJob(ctx, "failed", cleanroom.JobUpdate{State: cleanroom.JobFailed, Error: "script exited with status 1", ErrorLog: "ValueError: secret 42", SealedKey: []byte("sealed"), HasLogs: true}, at(2)))
+	if got := findJob(t, s, "failed"); got.ErrorLog != "ValueError: secret 42" || got.Error != "script exited with status 1" {
+		t.Errorf("failed job: error %q, error log %q; want both as finished", got.Error, got.ErrorLog)
+	}
 	createJob(t, s, d.ID, "running", at(3))
 	claimJob(t, s, "running")
 	auditLen := func() int {
@@ -212,8 +218,8 @@ func testDeleteJobResult(t *testing.T, s cleanroom.Store) {
 
 	must(t, s.DeleteJobResult(ctx, "done", at(5), entry()))
 	got := findJob(t, s, "done")
-	if got.SealedKey != nil || got.ResultSize != 0 || got.HasLogs || got.ResultDeletedAt == nil || got.State != cleanroom.JobSucceeded {
-		t.Fatalf("job after DeleteJobResult = %+v, want no key, no sizes, deleted, still succeeded", got)
+	if got.SealedKey != nil || got.ResultSize != 0 || got.HasLogs || got.Warnings != nil || got.ResultDeletedAt == nil || got.State != cleanroom.JobSucceeded {
+		t.Fatalf("job after DeleteJobResult = %+v, want no key, sizes or warnings, deleted, still succeeded", got)
 	}
 	wantTime(t, "ResultDeletedAt", *got.ResultDeletedAt, at(5))
 	log, err := s.AuditLog(ctx, d.ID)
@@ -225,9 +231,13 @@ func testDeleteJobResult(t *testing.T, s cleanroom.Store) {
 	if n := auditLen(); n != before+1 {
 		t.Errorf("a second deletion left an audit entry")
 	}
+	must(t, s.DeleteJobResult(ctx, "failed", at(7), nil))
+	if got := findJob(t, s, "failed"); got.ErrorLog != "" || got.Error != "script exited with status 1" {
+		t.Errorf("failed job after DeleteJobResult: error %q, error log %q; want the error without the log line", got.Error, got.ErrorLog)
+	}
 	jobs, err := s.ListJobs(ctx, d.ID, "stats")
 	must(t, err)
-	if len(jobs) != 2 || jobs[1].ID != "done" || jobs[1].ResultDeletedAt == nil {
+	if len(jobs) != 3 || jobs[2].ID != "done" || jobs[2].ResultDeletedAt == nil {
 		t.Errorf("ListJobs after the deletion: %+v, want the job listed, marked deleted", jobs)
 	}
 }

@@ -39,15 +39,19 @@ func addLimitFlags(fs *flag.FlagSet, l *jobLimits) {
 	fs.Var(&countFlag{&l.OutputFiles}, "job-output-files", "how many files and directories one computation may make in /output (a `count`; 0 for no limit)")
 }
 
-// apply sets the limits on e and logs how this machine enforces them. A
-// CPU limit this machine cannot enforce stops the server from starting,
-// rather than fail every job.
+// apply sets the limits on e and logs how this machine enforces them.
+// Limits this machine cannot set up for a job, such as a CPU limit without
+// the cgroup cpu controller, stop the server from starting rather than
+// fail every job.
 func (l jobLimits) apply(e *enclave.Enclave, b scriptRunner, logger *slog.Logger) error {
-	how := b.Enforcement()
-	if l.CPUs > 0 && strings.Contains(how, "CPU limit fail") {
-		return hintError(fmt.Sprintf("--job-cpus %g: this machine cannot limit the CPU of a job (%s)", l.CPUs, how),
-			"enable the cgroup cpu controller for the server, or leave --job-cpus at 0")
+	if err := b.CheckLimits(sandbox.Limits{Memory: l.Memory, Processes: l.Processes, CPUs: l.CPUs}); err != nil {
+		hint := "lower the limits, or run the server where cgroups can enforce them"
+		if l.CPUs > 0 {
+			hint = "--job-cpus needs the cgroup cpu controller, and no more CPU than the server itself may use: lower it, or leave it at 0"
+		}
+		return hintError(fmt.Sprintf("this machine cannot set up the job limits: %v", err), hint)
 	}
+	how := b.Enforcement()
 	e.JobMemory, e.JobProcesses, e.JobCPUs = l.Memory, l.Processes, l.CPUs
 	e.JobOutputSize, e.JobOutputFiles = l.OutputSize, l.OutputFiles
 	log := logger.Info
@@ -160,6 +164,8 @@ func (f *cpusFlag) Set(s string) error {
 		return errors.New("cannot be negative")
 	case n > 0 && n < 0.01:
 		return errors.New("the least CPU limit is 0.01 CPUs")
+	case n > sandbox.MaxCPUs:
+		return fmt.Errorf("the largest CPU limit is %d CPUs", sandbox.MaxCPUs)
 	}
 	*f.p = n
 	return nil

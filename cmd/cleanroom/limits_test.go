@@ -59,7 +59,7 @@ func TestLimitFlags(t *testing.T) {
 		t.Errorf("parsed %+v, want %+v", l, want)
 	}
 	for _, args := range [][]string{{"--job-memory", "12XB"}, {"--job-processes", "-1"}, {"--job-processes", "many"}, {"--job-output-files", "1.5"},
-		{"--job-cpus", "-1"}, {"--job-cpus", "NaN"}, {"--job-cpus", "Inf"}, {"--job-cpus", "half"}, {"--job-cpus", "0.001"}} {
+		{"--job-cpus", "-1"}, {"--job-cpus", "NaN"}, {"--job-cpus", "Inf"}, {"--job-cpus", "half"}, {"--job-cpus", "0.001"}, {"--job-cpus", "5000"}} {
 		if err := fs.Parse(args); err == nil {
 			t.Errorf("%v: no error", args)
 		}
@@ -71,19 +71,31 @@ func TestLimitFlags(t *testing.T) {
 	}
 }
 
-// A CPU limit the machine cannot enforce stops the server from starting,
-// naming the flag, rather than fail every job later; without one the same
-// machine serves.
-func TestCPULimitNotEnforceable(t *testing.T) {
+// Limits the machine cannot set up for a job stop the server from
+// starting, naming the flag, rather than fail every job later: a CPU limit
+// without cgroups, or one above what the server itself may use. The same
+// machine serves without them.
+func TestLimitsNotEnforceable(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, runner := range []scriptRunner{&sandbox.Bubblewrap{NoCgroups: true}, &sandbox.GVisor{NoCgroups: true}} {
+	for _, tc := range []struct {
+		runner scriptRunner
+		limits jobLimits
+	}{
+		{&sandbox.Bubblewrap{NoCgroups: true}, jobLimits{CPUs: 0.5}},
+		{&sandbox.GVisor{NoCgroups: true}, jobLimits{CPUs: 0.5}},
+		{&sandbox.GVisor{NoCgroups: true}, jobLimits{Memory: 1 << 30}},
+		// More CPU than the server itself may use (on cgroup v1 the kernel
+		// refuses a quota above the parent's; this machine's is unlimited,
+		// so the sandbox's own bound refuses it).
+		{sandbox.NewBubblewrap(), jobLimits{CPUs: sandbox.MaxCPUs + 1}},
+	} {
 		e := enclave.NewEnclave(nil)
-		err := jobLimits{CPUs: 0.5}.apply(e, runner, logger)
-		if err == nil || !strings.Contains(err.Error(), "--job-cpus 0.5: this machine cannot limit the CPU of a job") || e.JobCPUs != 0 {
-			t.Errorf("%T without cgroups, --job-cpus 0.5: %v (JobCPUs %g); want refused", runner, err, e.JobCPUs)
+		err := tc.limits.apply(e, tc.runner, logger)
+		if err == nil || !strings.Contains(err.Error(), "this machine cannot set up the job limits") || e.JobCPUs != 0 {
+			t.Errorf("%T, %+v: %v (JobCPUs %g); want refused", tc.runner, tc.limits, err, e.JobCPUs)
 		}
-		if err := (jobLimits{}).apply(e, runner, logger); err != nil {
-			t.Errorf("%T without cgroups and no CPU limit: %v", runner, err)
+		if err := (jobLimits{}).apply(e, tc.runner, logger); err != nil {
+			t.Errorf("%T without limits: %v", tc.runner, err)
 		}
 	}
 }

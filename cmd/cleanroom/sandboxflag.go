@@ -59,6 +59,7 @@ type scriptRunner interface {
 	sandbox.Runner
 	Policy() []byte
 	Enforcement() string
+	CheckLimits(sandbox.Limits) error
 }
 
 // newRunner returns the sandbox of c on the worker image root (empty: the

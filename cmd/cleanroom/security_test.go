@@ -669,3 +669,42 @@ func TestDeleteResult(t *testing.T) {
 		t.Errorf("a new run after the deletion: %q", got)
 	}
 }
+
+// TestErrorLogIsTheAnalysts: the line of a failed job's logs its error
+// quotes is, like the logs, the job's analyst's alone: another analyst of
+// the node sees how the job ended, not that line; and it goes with the
+// logs when they are deleted.
+func TestErrorLogIsTheAnalysts(t *testing.T) {
+	s := startServer(t, "")
+	r := setupRoles(t, s, "raise ValueError('secret 42')\n", true)
+	uploadString(t, r.dataOwner, r.id, "data", "x")
+	ctx := context.Background()
+	job := runJob(t, r.analyst, r.id, "compute")
+	seen := func(c *client.Client) (one, listed string) {
+		t.Helper()
+		j, err := c.Job(ctx, job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := c.Jobs(ctx, r.id, "compute")
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("jobs: %v %v", jobs, err)
+		}
+		return j.Error, jobs[0].Error
+	}
+	if one, listed := seen(r.analyst); !strings.Contains(one, "ValueError: secret 42") || one != listed {
+		t.Errorf("the job's analyst sees %q and %q, want the error with its log line", one, listed)
+	}
+	one, listed := seen(r.analyst2)
+	for _, msg := range []string{one, listed} {
+		if strings.Contains(msg, "secret") || !strings.Contains(msg, "script exited with status 1") {
+			t.Errorf("another analyst sees %q: want how the job ended, not its log line", msg)
+		}
+	}
+	if err := r.analyst.DeleteResult(ctx, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if one, _ := seen(r.analyst); strings.Contains(one, "secret") || !strings.Contains(one, "script exited with status 1") {
+		t.Errorf("after the logs were deleted the analyst sees %q: want no log line", one)
+	}
+}
