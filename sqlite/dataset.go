@@ -78,6 +78,7 @@ func (db *DB) DeleteUnusedBlob(ctx context.Context, hash string, before time.Tim
 // A zero PublishedAt is set to the current time. Returns ENOTFOUND if the
 // clean room or the blob does not exist.
 func (db *DB) PutDataset(ctx context.Context, ds *cleanroom.Dataset, audit *cleanroom.AuditEntry) error {
+	defer db.scrubLog(ctx) // the key of a dataset it replaces
 	ds.PublishedAt = db.orNow(ds.PublishedAt)
 	err := db.write(ctx, ds.DCRID, audit, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO datasets (dcr_id, node, manifest_hash, size, sealed_key, published_by, published_at, validation_job)
@@ -119,6 +120,7 @@ func (db *DB) FindDataset(ctx context.Context, dcrID, node string) (*cleanroom.D
 
 // DeleteDataset removes the dataset of a data node. Returns ENOTFOUND if none is published.
 func (db *DB) DeleteDataset(ctx context.Context, dcrID, node string, audit *cleanroom.AuditEntry) error {
+	defer db.scrubLog(ctx)
 	return db.write(ctx, dcrID, audit, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM datasets WHERE dcr_id = ? AND node = ?`, dcrID, node)
 		if err != nil {

@@ -136,6 +136,7 @@ func (db *DB) DeleteJobResult(ctx context.Context, id string, now time.Time, aud
 	if err != nil {
 		return err
 	}
+	defer db.scrubLog(ctx)
 	// Nothing changed rolls back the transaction, so no audit entry.
 	errUnchanged := errors.New("unchanged")
 	err = db.write(ctx, j.DCRID, audit, func(tx *sql.Tx) error {

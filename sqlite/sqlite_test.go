@@ -269,7 +269,7 @@ func openRaw(t *testing.T, path string) *sql.DB {
 
 // TestDeletedKeysLeaveNoTrace: once a job's result is deleted or a dataset
 // removed, no piece of its sealed key is in any file of the database, not
-// in its free space either.
+// in its free space nor in its write-ahead log, while the server runs.
 func TestDeletedKeysLeaveNoTrace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cleanroom.db")
 	resultKey, datasetKey := make([]byte, 80), make([]byte, 80) // the size of sealed keys
@@ -286,51 +286,39 @@ func TestDeletedKeysLeaveNoTrace(t *testing.T) {
 		}
 		return n
 	}
-	session := func(f func(db *sqlite.DB) error) {
-		db := sqlite.NewDB(path)
-		if err := db.Open(); err != nil {
+	db := openDB(t, path)
+	d := createDCR(t, db)
+	for _, id := range []string{"before", "j", "after"} {
+		if err := db.CreateJob(ctx, &cleanroom.Job{ID: id, DCRID: d.ID, Node: "stats", CreatedBy: "bob@example.com"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := f(db); err != nil {
+		if _, err := db.ClaimJob(ctx, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Close(); err != nil { // checkpoints the write-ahead log into the file
+		sealed := bytes.Repeat([]byte(id), 20)
+		if id == "j" {
+			sealed = resultKey
+		}
+		if err := db.FinishJob(ctx, id, cleanroom.JobUpdate{State: cleanroom.JobSucceeded, SealedKey: sealed, ResultSize: 1}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var dcrID string
-	session(func(db *sqlite.DB) error {
-		dcrID = createDCR(t, db).ID
-		for _, id := range []string{"before", "j", "after"} {
-			if err := db.CreateJob(ctx, &cleanroom.Job{ID: id, DCRID: dcrID, Node: "stats", CreatedBy: "bob@example.com"}, nil); err != nil {
-				return err
-			}
-			if _, err := db.ClaimJob(ctx, time.Now()); err != nil {
-				return err
-			}
-			sealed := bytes.Repeat([]byte(id), 20)
-			if id == "j" {
-				sealed = resultKey
-			}
-			if err := db.FinishJob(ctx, id, cleanroom.JobUpdate{State: cleanroom.JobSucceeded, SealedKey: sealed, ResultSize: 1}, time.Now()); err != nil {
-				return err
-			}
-		}
-		hash := strings.Repeat("a", 64)
-		if err := db.CreateBlob(ctx, &cleanroom.Blob{Hash: hash, Size: 1, UploadedBy: "ann@example.com"}); err != nil {
-			return err
-		}
-		return db.PutDataset(ctx, &cleanroom.Dataset{DCRID: dcrID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: datasetKey, PublishedBy: "ann@example.com"}, nil)
-	})
+	hash := strings.Repeat("a", 64)
+	if err := db.CreateBlob(ctx, &cleanroom.Blob{Hash: hash, Size: 1, UploadedBy: "ann@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutDataset(ctx, &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: datasetKey, PublishedBy: "ann@example.com"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	if traces(resultKey) == 0 || traces(datasetKey) == 0 {
 		t.Fatal("the sealed keys are not in the database's files before the deletion: the check would prove nothing")
 	}
-	session(func(db *sqlite.DB) error {
-		if err := db.DeleteJobResult(ctx, "j", time.Now(), nil); err != nil {
-			return err
-		}
-		return db.DeleteDataset(ctx, dcrID, "data", nil)
-	})
+	if err := db.DeleteJobResult(ctx, "j", time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteDataset(ctx, d.ID, "data", nil); err != nil {
+		t.Fatal(err)
+	}
 	if n := traces(resultKey); n > 0 {
 		t.Errorf("%d pieces of the deleted result's sealed key are still in the database's files", n)
 	}
