@@ -33,3 +33,26 @@ func TestTailBufferKeepsTheTail(t *testing.T) {
 		t.Fatal("short logs were changed")
 	}
 }
+
+// ErrorLine picks, per kind, the line that says what went wrong.
+func TestErrorLine(t *testing.T) {
+	for _, tc := range []struct {
+		kind       cleanroom.NodeKind
+		logs, want string
+	}{
+		{cleanroom.NodePython, "working\nTraceback (most recent call last):\n  File \"/cleanroom/main.py\", line 2\nValueError: boom\n", "ValueError: boom"},
+		{cleanroom.NodeR, "Error in log(v) (from main.R#3) : non-numeric argument\nCalls: source -> f\nExecution halted\n", "Error in log(v) (from main.R#3) : non-numeric argument"},
+		// R wrapped the message, and names our source() call: both undone.
+		{cleanroom.NodeR, "Error in source(\"/cleanroom/main.R\", keep.source = TRUE, print.eval = TRUE) : \n  /cleanroom/main.R:4:0: unexpected end of input\n3: y <- (1 +\n   ^\nExecution halted\n", "Error: /cleanroom/main.R:4:0: unexpected end of input"},
+		// An error caught with try(), or a script's own words: R did not halt on them.
+		{cleanroom.NodeR, "Error in f() : caught\nError rate: 0.1\ndone\n", "done"},
+		{cleanroom.NodeR, "Error rate: 0.1\nKilled\n", "Killed"},
+		{cleanroom.NodeSQL, "cleanroom-worker: query failed: Binder Error: column \"x\" not found\n\nLINE 3: WHERE x > 1\n              ^\n", "query failed: Binder Error: column \"x\" not found"},
+	} {
+		b := newTailBuffer(1 << 20)
+		b.Write([]byte(tc.logs))
+		if got := b.ErrorLine(tc.kind); got != tc.want {
+			t.Errorf("%s logs %q: ErrorLine = %q, want %q", tc.kind, tc.logs, got, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -473,25 +474,39 @@ func (t *tailBuffer) Bytes() []byte {
 // workerErrorPrefix starts the line cmd/cleanroom-worker reports an error on.
 const workerErrorPrefix = "cleanroom-worker: "
 
+// sourceWrapper is how R names our source() call in a parse error:
+// `Error in source("/cleanroom/main.R", ...) : /cleanroom/main.R:4:0: ...`.
+var sourceWrapper = regexp.MustCompile(`^Error in source\(.*\) :\s*`)
+
 // ErrorLine returns the line of the logs that says what went wrong in a
-// computation of kind: for R the last "Error" line, with the next one when
-// R wrapped the message there ("Execution halted" follows it); for SQL
-// the worker's error, above DuckDB's picture of where in the query; for
-// others the last non-empty line, where Python puts the exception.
+// computation of kind: for R, when it halted on an error, that error (with
+// the next line when R wrapped the message there, and without our
+// source() call); for SQL the worker's error, above DuckDB's picture of
+// where in the query; else the last non-empty line, where Python puts the
+// exception.
 func (t *tailBuffer) ErrorLine(kind cleanroom.NodeKind) string {
 	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
 	last := strings.TrimSpace(lines[len(lines)-1])
-	for i := len(lines) - 1; i >= 0; i-- {
-		if kind == cleanroom.NodeSQL && strings.HasPrefix(lines[i], workerErrorPrefix) {
-			last = strings.TrimPrefix(strings.TrimSpace(lines[i]), workerErrorPrefix)
-			break
-		}
-		if kind == cleanroom.NodeR && strings.HasPrefix(lines[i], "Error") {
-			last = strings.TrimSpace(lines[i])
-			if strings.HasSuffix(last, ":") && i+1 < len(lines) {
-				last += " " + strings.TrimSpace(lines[i+1])
+	switch {
+	case kind == cleanroom.NodeSQL:
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.HasPrefix(lines[i], workerErrorPrefix) {
+				last = strings.TrimPrefix(strings.TrimSpace(lines[i]), workerErrorPrefix)
+				break
 			}
-			break
+		}
+	case kind == cleanroom.NodeR && last == "Execution halted":
+		// Only the error R halted on: one a script caught with try(), or
+		// its own "Error rate: 0.1", comes before other lines.
+		for i := len(lines) - 2; i >= 0; i-- {
+			if strings.HasPrefix(lines[i], "Error") {
+				last = strings.TrimSpace(lines[i])
+				if strings.HasSuffix(last, ":") && i+1 < len(lines)-1 {
+					last += " " + strings.TrimSpace(lines[i+1])
+				}
+				last = sourceWrapper.ReplaceAllString(last, "Error: ")
+				break
+			}
 		}
 	}
 	if len(last) > 500 {

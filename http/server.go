@@ -154,8 +154,9 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.viaHTTPS(r) {
 			// Browsers that have seen the server over HTTPS go on using it,
-			// even when a link or a typed address says http://. Not for
-			// subdomains: other services may share the domain.
+			// even when a link or a typed address says http://; this binds
+			// every port of the host name. Not its subdomains: other
+			// services may live there.
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		mux.ServeHTTP(w, r)

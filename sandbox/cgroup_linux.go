@@ -18,10 +18,11 @@ import (
 // cgroups is where the runs of this process get their cgroups: below the
 // process's own cgroup, one per run, named cleanroom-PID-N.
 type cgroups struct {
-	version int    // 1 or 2
-	memory  string // directory the memory cgroups are made in
-	pids    string // directory the pids cgroups are made in; the same as memory on version 2
-	cpu     string // directory the cpu cgroups are made in, "" without the cpu controller; the same as memory on version 2
+	version  int    // 1 or 2
+	memory   string // directory the memory cgroups are made in
+	pids     string // directory the pids cgroups are made in; the same as memory on version 2
+	cpu      string // directory the cpu cgroups are made in, "" without the cpu controller; the same as memory on version 2
+	noCPUwhy string // why there is no cpu controller
 }
 
 // findCgroups finds the cgroups of the calling process and checks that it
@@ -180,7 +181,7 @@ func findV1(mounts []mountinfo, own map[string]string) (*cgroups, error) {
 			return nil, err
 		}
 	}
-	cg := &cgroups{version: 1, memory: dirs["memory"], pids: dirs["pids"]}
+	cg := &cgroups{version: 1, memory: dirs["memory"], pids: dirs["pids"], noCPUwhy: "the cpu hierarchy is not mounted or not writable"}
 	// The cpu controller is optional: only runs with a CPU limit need it.
 	if p, ok := own["cpu"]; ok {
 		for _, m := range mounts {
@@ -221,18 +222,19 @@ func findV2(mounts []mountinfo, own map[string]string) (*cgroups, error) {
 	}
 	// The cpu controller is optional: only runs with a CPU limit need it,
 	// and the kernel refuses it to a hierarchy with realtime threads.
-	withCPU := slices.Contains(strings.Fields(string(controllers)), "cpu") && enableV2(dir, true) == nil
-	if !withCPU {
+	cg := &cgroups{version: 2, memory: dir, pids: dir, cpu: dir}
+	if !slices.Contains(strings.Fields(string(controllers)), "cpu") {
+		cg.cpu, cg.noCPUwhy = "", "not available in "+dir
+	} else if err := enableV2(dir, true); err != nil {
+		cg.cpu, cg.noCPUwhy = "", err.Error()
+	}
+	if cg.cpu == "" {
 		if err := enableV2(dir, false); err != nil {
 			return nil, err
 		}
 	}
 	if err := probe(dir); err != nil {
 		return nil, err
-	}
-	cg := &cgroups{version: 2, memory: dir, pids: dir}
-	if withCPU {
-		cg.cpu = dir
 	}
 	return cg, nil
 }
@@ -293,7 +295,7 @@ func (cg *cgroups) noCPU() string {
 	if cg.cpu != "" {
 		return ""
 	}
-	return "; runs with a CPU limit fail: no cgroup cpu controller"
+	return "; runs with a CPU limit fail: no cgroup cpu controller (" + cg.noCPUwhy + ")"
 }
 
 // checkLimits makes, and removes, a cgroup with the cgroup limits of l,
@@ -337,7 +339,7 @@ func (cg *cgroups) newCgroup(l Limits) (*cgroup, error) {
 	c := &cgroup{version: cg.version, memory: filepath.Join(cg.memory, name), pids: filepath.Join(cg.pids, name)}
 	if l.CPUs > 0 {
 		if cg.cpu == "" {
-			return nil, errors.New("sandbox: the job's CPU limit needs the cgroup cpu controller, which this machine does not offer the server; enable it, or run without a CPU limit (serve --job-cpus 0)")
+			return nil, fmt.Errorf("sandbox: the job's CPU limit needs the cgroup cpu controller, which this machine does not offer the server (%s); enable it, or run without a CPU limit (serve --job-cpus 0)", cg.noCPUwhy)
 		}
 		c.cpu = filepath.Join(cg.cpu, name)
 	}
