@@ -75,6 +75,21 @@ func (s Schema) Problems() []string {
 	return out
 }
 
+// AsComputed returns the schema of the rows computations read: a hashed
+// column holds SHA-256s in hex, whatever it held when uploaded, and says
+// so in its format type (its hash_with stays, to say it was hashed).
+func (s Schema) AsComputed() Schema {
+	c := s
+	c.Columns = make([]Column, len(s.Columns))
+	for i, col := range s.Columns {
+		if col.HashWith != "" {
+			col.FormatType = FormatHashSHA256Hex
+		}
+		c.Columns[i] = col
+	}
+	return c
+}
+
 func (s Schema) hasColumn(name string) bool {
 	for _, c := range s.Columns {
 		if c.Name == name {

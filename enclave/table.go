@@ -189,7 +189,7 @@ func (e *Enclave) loadTable(ctx context.Context, w *workspace, dcrID string, n *
 		return fmt.Errorf("unseal the key of validation job %s: %w", v.ID, err)
 	}
 	dir := w.tablePath(n.Name)
-	schema, err := json.Marshal(n.Schema())
+	schema, err := json.Marshal(n.Schema().AsComputed())
 	if err == nil {
 		err = w.mkdir(dir)
 	}

@@ -103,7 +103,7 @@ func validateTable(schemaPath, input, outDir string, stdout io.Writer) error {
 	if !rep.Valid {
 		// An invalid table is never handed on, not even in part.
 		os.Remove(out.Name())
-	} else if err := writeJSON(filepath.Join(outDir, "schema.json"), schema); err != nil {
+	} else if err := writeJSON(filepath.Join(outDir, "schema.json"), schema.AsComputed()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "validated %d rows: %d problems\n", rep.Rows, rep.ErrorCount)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -241,5 +242,43 @@ func TestTamperedValidatedTable(t *testing.T) {
 	job := runJob(t, analyst, id, "joined")
 	if job.State != cleanroom.JobFailed || !strings.Contains(job.Error, `integrity check failed for the validated rows of table "patients"`) {
 		t.Fatalf("job %s: %q", job.State, job.Error)
+	}
+}
+
+// A hashed column of any type reaches computations as SHA-256s in hex,
+// and its schema says so: SQL loads it as text, Python reads the type.
+func TestHashedNumberColumn(t *testing.T) {
+	s := startServer(t, "")
+	analyst, owner := s.addUser("analyst@example.com"), s.addUser("owner@example.com")
+	id := publish(t, analyst, &cleanroom.Definition{Name: "hashed", Owner: analyst.Email,
+		Nodes: []cleanroom.Node{
+			{Name: "people", Kind: cleanroom.NodeTable, Columns: []cleanroom.Column{
+				{Name: "id", FormatType: cleanroom.FormatInteger, HashWith: cleanroom.HashSHA256Hex},
+				{Name: "age", FormatType: cleanroom.FormatInteger},
+			}},
+			{Name: "ids", Kind: cleanroom.NodeSQL, Script: "SELECT id, age + 1 AS next FROM people ORDER BY age", Dependencies: []string{"people"}, EnableLogsOnError: true},
+			{Name: "schema", Kind: cleanroom.NodePython, Dependencies: []string{"people"},
+				Script: "import json\ns = json.load(open('/input/people/schema.json'))\nopen('/output/types.txt', 'w').write(' '.join(c['format_type'] for c in s['columns']))\n"},
+		},
+		Participants: []cleanroom.Participant{{Email: owner.Email, DataOwnerOf: []string{"people"}}, {Email: analyst.Email, AnalystOf: []string{"ids", "schema"}}},
+	})
+	// Both ways computations get a table: validated as they start, and
+	// the rows the upload's own validation stored.
+	ds := uploadString(t, owner, id, "people", "7,30\n8,40\n")
+	want := fmt.Sprintf("%x,31\n%x,41\n", sha256.Sum256([]byte("7")), sha256.Sum256([]byte("8")))
+	if got := resultFiles(t, analyst, runJob(t, analyst, id, "ids"))["dataset.csv"]; got != want {
+		t.Errorf("SQL over a hashed INTEGER column: %q, want %q", got, want)
+	}
+	if got := resultFiles(t, analyst, runJob(t, analyst, id, "schema"))["types.txt"]; got != "HASH_SHA256_HEX INTEGER" {
+		t.Errorf("the schema computations read says %q, want the hashed column's type HASH_SHA256_HEX", got)
+	}
+	if _, err := owner.Wait(context.Background(), ds.ValidationJob); err != nil {
+		t.Fatal(err)
+	}
+	if got := resultFiles(t, analyst, runJob(t, analyst, id, "ids"))["dataset.csv"]; got != want {
+		t.Errorf("SQL over a hashed INTEGER column, from the stored rows: %q, want %q", got, want)
+	}
+	if got := resultFiles(t, analyst, runJob(t, analyst, id, "schema"))["types.txt"]; got != "HASH_SHA256_HEX INTEGER" {
+		t.Errorf("the schema computations read from the stored rows says %q, want HASH_SHA256_HEX for the hashed column", got)
 	}
 }
