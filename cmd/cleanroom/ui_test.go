@@ -369,13 +369,13 @@ func rawNodeRoom(t testing.TB, s *testServer, name string) (owner *client.Client
 // uploadFails has the owner upload content to the data node of room id in
 // the browser, through the page at url, and checks the page shows want
 // next to the node and that nothing was published or stored.
-func uploadFails(t *testing.T, s *testServer, url string, owner *client.Client, id string, content []byte, want string) {
+func uploadFails(t *testing.T, s *testServer, url string, owner *client.Client, id string, content []byte, want string, env ...string) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "data.bin")
 	os.WriteFile(file, content, 0o600)
-	runNode(t, "upload-refused.mjs", []string{
+	runNode(t, "upload-refused.mjs", append([]string{
 		"CLEANROOM_URL=" + url, "EMAIL=" + owner.Email, "TOKEN=" + owner.Token, "DCR=" + id, "NODE=data", "FILE=" + file, "WANT=" + want,
-	})
+	}, env...))
 	if dcr, err := owner.DCR(context.Background(), id); err != nil || len(dcr.Datasets) != 0 {
 		t.Errorf("after a failed upload the clean room has datasets %+v (%v)", dcr, err)
 	}
@@ -436,29 +436,45 @@ func TestUIUploadUntrustedEnclave(t *testing.T) {
 	s := startServer(t, "")
 	needUI(t, s.URL)
 	owner, id := rawNodeRoom(t, s, "untrusted")
-	real, err := owner.Enclave(context.Background())
+	genuine, err := owner.Enclave(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	target, _ := url.Parse(s.URL)
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = pr.In.Host }}
+	platform := func(a *cleanroom.Attestation) { a.Platform = "sev-snp" }
 	for _, tc := range []struct {
 		change func(*cleanroom.Attestation)
 		want   string
+		// changedLater serves the page the true attestation first, as if
+		// the enclave changed while the page was open: the page lets the
+		// user try, and the upload itself must refuse.
+		changedLater bool
 	}{
-		{func(a *cleanroom.Attestation) { a.Platform = "sev-snp" }, `runs on platform "sev-snp", which this page cannot verify; nothing was uploaded`},
-		{func(a *cleanroom.Attestation) { a.AEAD = 0x0003 }, "seals with HPKE suite (0x0020, 0x0001, 0x0003), but this page only with (0x0020, 0x0001, 0x0001); nothing was uploaded"},
+		{platform, `runs on platform "sev-snp", which this page cannot verify; nothing was uploaded`, false},
+		{func(a *cleanroom.Attestation) { a.AEAD = 0x0003 }, "seals with HPKE suite (0x0020, 0x0001, 0x0003), but this page only with (0x0020, 0x0001, 0x0001); nothing was uploaded", false},
+		{platform, `runs on platform "sev-snp", which this page cannot verify; nothing was uploaded`, true},
 	} {
-		forged := *real
+		forged := *genuine
 		tc.change(&forged)
+		var asked atomic.Int32
 		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/api/v1/enclave" {
-				json.NewEncoder(w).Encode(forged)
+				if asked.Add(1) == 1 && tc.changedLater {
+					json.NewEncoder(w).Encode(genuine)
+				} else {
+					json.NewEncoder(w).Encode(forged)
+				}
 				return
 			}
 			rp.ServeHTTP(w, r)
 		}))
-		uploadFails(t, s, proxy.URL, owner, id, []byte("hello world"), tc.want)
+		if tc.changedLater {
+			uploadFails(t, s, proxy.URL, owner, id, []byte("hello world"), tc.want)
+		} else {
+			// The page shows why before anyone tries: no upload is possible.
+			uploadFails(t, s, proxy.URL, owner, id, []byte("hello world"), tc.want, "BLOCKED=1")
+		}
 		proxy.Close()
 	}
 }

@@ -54,7 +54,13 @@ try {
   // Names reach computations hashed, and no two rows may share one.
   await people.getByLabel("Column 1 hashed").check();
   await people.getByRole("button", { name: "Add unique combination" }).click();
-  assert(await people.getByRole("group", { name: "Unique combination 1" }).getByLabel("name").isChecked(), "a new unique combination does not start with the first column");
+  const combo = people.getByRole("group", { name: "Unique combination 1" });
+  await combo.getByLabel("name").check();
+  // A renamed column stays in its combination.
+  await people.getByLabel("Column 1 name").fill("who");
+  assert(await combo.getByLabel("who").isChecked(), "the unique combination lost its column when it was renamed");
+  await people.getByLabel("Column 1 name").fill("name");
+  assert(await combo.getByLabel("name").isChecked() && !(await combo.getByLabel("age").isChecked()), `the unique combination after renaming back: ${await combo.innerText()}`);
   await people.getByLabel(/Test dataset/).setInputFiles({ name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(env("TEST_CSV")) });
   await people.getByText("Test dataset attached").waitFor();
   await shot(op, "table-node");
@@ -153,10 +159,16 @@ try {
   await othersRun.waitFor();
   assert((await othersRun.getByRole("button").count()) === 0, `another analyst's run offers: ${await othersRun.innerText()}`);
 
-  // The analyst deletes the run's result and logs for good.
-  ap.once("dialog", (d) => d.accept());
+  // The analyst deletes the run's result and logs for good, once sure.
   const run = rStats.locator("[data-job]").first();
-  await run.getByRole("button", { name: "Delete result" }).click();
+  const deleteButton = run.getByRole("button", { name: /^Delete the result of the run of / });
+  let asked = "";
+  ap.once("dialog", (d) => ((asked = d.message()), d.dismiss()));
+  await deleteButton.click();
+  assert(/for good\? No one can get them back/.test(asked), `the page asked: ${asked}`);
+  assert(await run.getByRole("button", { name: `Download r_stats.zip` }).isVisible(), "a dismissed deletion deleted the result");
+  ap.once("dialog", (d) => d.accept());
+  await deleteButton.click();
   await run.getByText(/Result and logs deleted/).waitFor();
   assert((await run.getByRole("button").count()) === 0, `a deleted run still offers: ${await run.innerText()}`);
   await shot(ap, "result-deleted");

@@ -55,8 +55,11 @@ try {
   const browserPane = op.getByRole("complementary", { name: "File browser" });
   await browserPane.getByLabel(/input_data_node/).check();
   await browserPane.getByRole("button", { name: "Copy snippet for /input/input_data_node" }).click();
-  await op.waitForFunction(async () => (await navigator.clipboard.readText()) !== "");
-  const snippet = await op.evaluate(() => navigator.clipboard.readText());
+  // The copy lands on the clipboard asynchronously: read until it has.
+  let snippet = "";
+  for (const deadline = Date.now() + 10000; snippet === "" && Date.now() < deadline; ) {
+    snippet = await op.evaluate(() => navigator.clipboard.readText());
+  }
   assert(snippet.includes('open("/input/input_data_node"'), `copied snippet: ${snippet}`);
   await shot(op, "file-browser");
 

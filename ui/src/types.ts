@@ -3,8 +3,8 @@
 export type NodeKind = "raw" | "table" | "python" | "sql" | "r";
 export const FORMAT_TYPES = ["STRING", "INTEGER", "FLOAT", "EMAIL", "DATE_ISO8601", "PHONE_NUMBER_E164", "HASH_SHA256_HEX"] as const;
 
-/** HASH_SHA256_HEX is the one hash_with a column takes. */
-export const HASH_SHA256_HEX = "SHA256_HEX";
+/** HASH_WITH_SHA256_HEX is the one hash_with a column takes. */
+export const HASH_WITH_SHA256_HEX = "SHA256_HEX";
 
 export interface Column {
   name: string;

@@ -98,7 +98,7 @@ const SOFTWARE_PLATFORM = "software";
 
 /** checkAttestation refuses, before anything is encrypted or sent, an
  * enclave this page must not seal a dataset key to. */
-function checkAttestation(att: Attestation): void {
+export function checkAttestation(att: Attestation): void {
   const suite = [att.hpke_kem, att.hpke_kdf, att.hpke_aead];
   const ids = (s: number[]) => s.map((id) => "0x" + (id ?? 0).toString(16).padStart(4, "0")).join(", ");
   if (suite.some((id, i) => id !== SUITE[i])) {

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api, errorText } from "../api";
 import { ErrorText, formatBytes } from "../components/common";
-import { FORMAT_TYPES, HASH_SHA256_HEX, isData, type Column, type Definition, type Node, type TestDataset } from "../types";
+import { FORMAT_TYPES, HASH_WITH_SHA256_HEX, isData, type Column, type Definition, type Node, type TestDataset } from "../types";
 import type { EditorProps } from "./DraftEditor";
 
 /** MAX_TEST_DATASET is the largest test dataset a draft takes. */
@@ -84,26 +84,42 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
   const [testError, setTestError] = useState<string | null>(null);
   const set = (f: (n: Node) => Node) => update((d) => setNode(d, node.name, f));
   const setCol = (i: number, f: (c: Column) => Column) => set((n) => ({ ...n, columns: n.columns!.map((c, j) => (j === i ? f(c) : c)) }));
-  // A unique combination names columns: it follows a rename and loses a
-  // removed column (and a combination left empty).
+  // A unique combination names columns. It follows a rename, and loses a
+  // removed column, only where the name was that one column's: a name two
+  // columns share, or none, says nothing of which column is meant.
+  const onlyColumn = (n: Node, name: string) => name !== "" && n.columns!.filter((c) => c.name === name).length === 1;
   const renameCol = (i: number, name: string) =>
     set((n) => {
       const old = n.columns![i].name;
-      const combos = n.unique_column_combinations?.map((combo) => combo.map((c) => (c === old ? name : c)));
+      const follow = onlyColumn(n, old);
+      const combos = n.unique_column_combinations?.map((combo) => combo.map((c) => (follow && c === old ? name : c)));
       return { ...n, columns: n.columns!.map((c, j) => (j === i ? { ...c, name } : c)), unique_column_combinations: combos };
     });
   const removeCol = (i: number) =>
     set((n) => {
       const old = n.columns![i].name;
-      const combos = n.unique_column_combinations?.map((combo) => combo.filter((c) => c !== old)).filter((combo) => combo.length > 0);
-      return { ...n, columns: n.columns!.filter((_, j) => j !== i), unique_column_combinations: combos?.length ? combos : undefined };
+      const follow = onlyColumn(n, old);
+      const combos = n.unique_column_combinations?.map((combo) => combo.filter((c) => !(follow && c === old)));
+      return { ...n, columns: n.columns!.filter((_, j) => j !== i), unique_column_combinations: combos };
     });
-  const setCombo = (k: number, combo: string[]) =>
+  // Ticking a column keeps a combination in column order, so the same
+  // columns make the same definition (and id) whatever the order of clicks.
+  const tick = (k: number, name: string, on: boolean) =>
     set((n) => {
-      const combos = (n.unique_column_combinations ?? []).map((c, j) => (j === k ? combo : c)).filter((c) => c.length > 0);
+      const combos = (n.unique_column_combinations ?? []).map((combo, j) => {
+        if (j !== k) return combo;
+        const chosen = new Set(on ? [...combo, name] : combo.filter((c) => c !== name));
+        const known = n.columns!.map((c) => c.name).filter((c, at, all) => chosen.has(c) && all.indexOf(c) === at);
+        return [...known, ...combo.filter((c) => chosen.has(c) && !known.includes(c))];
+      });
+      return { ...n, unique_column_combinations: combos };
+    });
+  const removeCombo = (k: number) =>
+    set((n) => {
+      const combos = (n.unique_column_combinations ?? []).filter((_, j) => j !== k);
       return { ...n, unique_column_combinations: combos.length ? combos : undefined };
     });
-  const named = (node.columns ?? []).filter((c) => c.name !== "");
+  const named = (node.columns ?? []).filter((c, at, all) => c.name !== "" && all.findIndex((x) => x.name === c.name) === at);
   const path = `/api/v1/drafts/${encodeURIComponent(draftID)}/nodes/${encodeURIComponent(node.name)}/test-dataset`;
 
   const putTest = async (file: File) => {
@@ -177,7 +193,7 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
                   <input type="checkbox" aria-label={`Column ${i + 1} nullable`} checked={c.is_nullable} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, is_nullable: e.target.checked }))} />
                 </td>
                 <td>
-                  <input type="checkbox" aria-label={`Column ${i + 1} hashed`} checked={c.hash_with === HASH_SHA256_HEX} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, hash_with: e.target.checked ? HASH_SHA256_HEX : undefined }))} />
+                  <input type="checkbox" aria-label={`Column ${i + 1} hashed`} checked={c.hash_with === HASH_WITH_SHA256_HEX} disabled={readOnly} onChange={(e) => setCol(i, (c) => ({ ...c, hash_with: e.target.checked ? HASH_WITH_SHA256_HEX : undefined }))} />
                 </td>
                 {!readOnly && (
                   <td>
@@ -202,7 +218,7 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
           )}
         </table>
       )}
-      {node.kind === "table" && <p className="hint">A hashed column reaches computations as the SHA-256 (hex) of each value, never as uploaded.</p>}
+      {node.kind === "table" && <p className="hint">A hashed column reaches computations as the SHA-256 (hex) of each non-empty value, never as uploaded.</p>}
       {node.kind === "table" && (!readOnly || node.unique_column_combinations?.length) && (
         <fieldset className="unique">
           <legend>Unique together</legend>
@@ -211,19 +227,28 @@ function DataNodeCard({ node, update, readOnly, draftID, flush, testDataset, tes
             <div key={k} role="group" aria-label={`Unique combination ${k + 1}`} className="combo">
               {named.map((c) => (
                 <label key={c.name} className="check">
-                  <input type="checkbox" checked={combo.includes(c.name)} disabled={readOnly} onChange={(e) => setCombo(k, e.target.checked ? [...combo, c.name] : combo.filter((x) => x !== c.name))} />
+                  <input type="checkbox" checked={combo.includes(c.name)} disabled={readOnly} onChange={(e) => tick(k, c.name, e.target.checked)} />
                   {c.name}
                 </label>
               ))}
+              {combo
+                .filter((name) => !named.some((c) => c.name === name))
+                .map((name) => (
+                  <label key={`unknown ${name}`} className="check error">
+                    <input type="checkbox" checked disabled={readOnly} onChange={() => tick(k, name, false)} />
+                    {name || "(no name)"}: no such column
+                  </label>
+                ))}
+              {combo.length === 0 && <span className="hint">Tick the columns that together must be unique.</span>}
               {!readOnly && (
-                <button type="button" className="small" aria-label={`Remove unique combination ${k + 1}`} onClick={() => setCombo(k, [])}>
+                <button type="button" className="small" aria-label={`Remove unique combination ${k + 1}`} onClick={() => removeCombo(k)}>
                   ✕
                 </button>
               )}
             </div>
           ))}
           {!readOnly && (
-            <button type="button" className="small" disabled={named.length === 0} onClick={() => set((n) => ({ ...n, unique_column_combinations: [...(n.unique_column_combinations ?? []), [named[0].name]] }))}>
+            <button type="button" className="small" disabled={named.length === 0} onClick={() => set((n) => ({ ...n, unique_column_combinations: [...(n.unique_column_combinations ?? []), []] }))}>
               Add unique combination
             </button>
           )}

@@ -7,7 +7,7 @@ import { ApiError, api, errorText } from "../api";
 import { logsAD, resultAD, saveAs, sealedDownload } from "../download";
 import { CodeEditor, type Language } from "../components/CodeEditor";
 import { ErrorText, formatBytes, formatTime } from "../components/common";
-import { uploadDataset, type Progress } from "../upload";
+import { checkAttestation, uploadDataset, type Progress } from "../upload";
 import { auditExtends, rememberVerified, verifiedBefore, verifyAuditLog } from "../audit";
 import { isCompute, isData, isDone, type Attestation, type AuditEntry, type DCRView, type Dataset, type Job, type Node, type ValidationReport } from "../types";
 
@@ -21,6 +21,14 @@ export function Overview({ id, me }: { id: string; me: string }) {
     load().catch((err) => setError(errorText(err)));
     api<Attestation>("GET", "/api/v1/enclave").then(setAtt, () => {});
   }, [load]);
+
+  // Why this page seals no key to the enclave, if it does not.
+  let untrusted: string | null = null;
+  try {
+    if (att) checkAttestation(att);
+  } catch (err) {
+    untrusted = errorText(err);
+  }
 
   if (error) return <ErrorText error={error} />;
   if (!view) return <p className="loading">Loading…</p>;
@@ -50,7 +58,9 @@ export function Overview({ id, me }: { id: string; me: string }) {
                 <strong>software mode</strong>: the enclave runs inside the server process. Your data is encrypted in this browser and only the enclave can open it, but no hardware vouches for the enclave: the server's operator could read it.
               </>
             ) : (
-              <strong>{att.platform}</strong>
+              <>
+                <strong>{att.platform}</strong>: <span className="error">{untrusted ?? "unknown to this page"}</span>
+              </>
             )
           ) : (
             "…"
@@ -60,7 +70,7 @@ export function Overview({ id, me }: { id: string; me: string }) {
 
       <h2>Data</h2>
       {def.nodes.filter((n) => isData(n.kind)).map((n) => (
-        <DataNode key={n.name} dcrID={view.id} node={n} dataset={view.datasets.find((d) => d.node === n.name)} canUpload={isOwner(n.name)} reload={load} />
+        <DataNode key={n.name} dcrID={view.id} node={n} dataset={view.datasets.find((d) => d.node === n.name)} canUpload={isOwner(n.name)} untrusted={untrusted} reload={load} />
       ))}
 
       <h2>Computations</h2>
@@ -101,6 +111,7 @@ const ACTION: Record<string, string> = {
   "job.cancelled": "cancelled a run",
   "result.read": "downloaded a result",
   "logs.read": "read a run's logs",
+  "result.deleted": "deleted a run's result and logs",
   "report.read": "read the validation report",
   "job.ended": "a run ended",
 };
@@ -177,7 +188,7 @@ function AuditLog({ dcrID }: { dcrID: string }) {
 
 const PHASE: Record<Progress["phase"], string> = { uploading: "Encrypting in this browser and uploading", publishing: "Sealing the key to the enclave and publishing" };
 
-function DataNode({ dcrID, node, dataset, canUpload, reload }: { dcrID: string; node: Node; dataset?: Dataset; canUpload: boolean; reload: () => Promise<void> }) {
+function DataNode({ dcrID, node, dataset, canUpload, untrusted, reload }: { dcrID: string; node: Node; dataset?: Dataset; canUpload: boolean; untrusted: string | null; reload: () => Promise<void> }) {
   const [file, setFile] = useState<File | null>(null);
   const [progress, setProgress] = useState<Progress | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -237,7 +248,7 @@ function DataNode({ dcrID, node, dataset, canUpload, reload }: { dcrID: string; 
         <div className="upload">
           <label htmlFor={inputID}>{dataset ? "Replace the dataset with a file" : "Choose a file to upload"}</label>
           <input key={inputKey} id={inputID} type="file" disabled={busy} onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
-          <button type="button" className="primary" disabled={!file || busy} onClick={upload}>
+          <button type="button" className="primary" disabled={!file || busy || untrusted !== null} onClick={upload}>
             Encrypt and upload
           </button>
           {dataset && (
@@ -254,7 +265,7 @@ function DataNode({ dcrID, node, dataset, canUpload, reload }: { dcrID: string; 
               {progress.phase !== "publishing" && <span>{Math.floor((100 * progress.done) / Math.max(1, progress.total))}%</span>}
             </div>
           )}
-          <ErrorText error={error} />
+          <ErrorText error={error ?? untrusted} />
           {canUpload && node.kind === "table" && dataset && <Report dcrID={dcrID} node={node.name} dataset={dataset} />}
         </div>
       )}
@@ -326,6 +337,8 @@ function ComputeNode({ dcrID, node, canRun, me }: { dcrID: string; node: Node; c
   const [logs, setLogs] = useState<Record<string, string>>({});
   const [logErrors, setLogErrors] = useState<Record<string, string>>({});
   const [downloadErrors, setDownloadErrors] = useState<Record<string, string>>({});
+  const [deleteErrors, setDeleteErrors] = useState<Record<string, string>>({});
+  const [deleting, setDeleting] = useState<string | null>(null);
   const [file, setFile] = useState<string | null>(null);
   const alive = useRef(true);
   useEffect(() => () => void (alive.current = false), []);
@@ -369,13 +382,19 @@ function ComputeNode({ dcrID, node, canRun, me }: { dcrID: string; node: Node; c
   const own = (j: Job) => j.created_by.toLowerCase() === me.toLowerCase();
   const deleteResult = async (j: Job) => {
     if (!window.confirm(`Delete the result and logs of the run of ${formatTime(j.created_at)} for good? No one can get them back.`)) return;
-    setDownloadErrors((e) => ({ ...e, [j.id]: "" }));
+    setDeleteErrors((e) => ({ ...e, [j.id]: "" }));
+    setDeleting(j.id);
     try {
       await api("DELETE", `/api/v1/jobs/${j.id}/result`);
-      putJob(await api<Job>("GET", `/api/v1/jobs/${j.id}`));
+      // Shown deleted at once; the server's view of the job follows.
+      putJob({ ...j, result_size: 0, has_logs: false, warnings: undefined, result_deleted_at: new Date().toISOString() });
       setLogs(({ [j.id]: _, ...rest }) => rest);
+      setLogErrors(({ [j.id]: _, ...rest }) => rest);
+      api<Job>("GET", `/api/v1/jobs/${j.id}`).then(putJob, () => {});
     } catch (err) {
-      setDownloadErrors((e) => ({ ...e, [j.id]: errorText(err) }));
+      setDeleteErrors((e) => ({ ...e, [j.id]: errorText(err) }));
+    } finally {
+      setDeleting(null);
     }
   };
   const cancel = async (j: Job) => {
@@ -452,7 +471,12 @@ function ComputeNode({ dcrID, node, canRun, me }: { dcrID: string; node: Node; c
                 {(j.warnings ?? []).map((w, i) => (
                   <span key={i} className="warning"> {w}</span>
                 ))}
-                {j.result_deleted_at && <span className="hint"> Result and logs deleted {formatTime(j.result_deleted_at)}.</span>}
+                {j.result_deleted_at && (
+                  <span className="hint" role="status">
+                    {" "}
+                    Result and logs deleted {formatTime(j.result_deleted_at)}.
+                  </span>
+                )}
                 {own(j) && j.state === "succeeded" && !j.result_deleted_at && (
                   <button type="button" className="small" onClick={() => download(j)}>
                     Download {node.name}.zip
@@ -470,10 +494,11 @@ function ComputeNode({ dcrID, node, canRun, me }: { dcrID: string; node: Node; c
                   </button>
                 )}
                 {own(j) && (j.result_size > 0 || j.has_logs) && (
-                  <button type="button" className="small danger" onClick={() => deleteResult(j)}>
+                  <button type="button" className="small danger" disabled={deleting === j.id} onClick={() => deleteResult(j)} aria-label={`Delete the result of the run of ${formatTime(j.created_at)}`}>
                     Delete result
                   </button>
                 )}
+                {deleteErrors[j.id] && <span className="error"> {deleteErrors[j.id]}</span>}
                 {logErrors[j.id] && <span className="error"> {logErrors[j.id]}</span>}
                 {logs[j.id] !== undefined && <pre className="logs">{logs[j.id] || "(no output)"}</pre>}
               </li>
