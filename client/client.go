@@ -55,6 +55,10 @@ type Client struct {
 	// Warn, if set, is told once what the user must know before trusting
 	// the server with a dataset: that its enclave runs in software.
 	Warn func(message string)
+	// TrustedWorkers, if not empty, pins the workers (name -> measurement)
+	// a server may run: an upload to a server that runs any other worker
+	// is refused before anything leaves this machine.
+	TrustedWorkers map[string]string
 
 	warnSoftware sync.Once
 }
@@ -169,6 +173,42 @@ func (c *Client) Me(ctx context.Context) (string, error) {
 	var out struct{ Email string }
 	err := c.do(ctx, "GET", "/api/v1/me", nil, &out)
 	return out.Email, err
+}
+
+// WorkerSpec is a worker the server runs computations on, as
+// GET /api/v1/enclave/specs lists it (the fields the client checks).
+type WorkerSpec struct {
+	Name        string `json:"name"`
+	Measurement string `json:"measurement"`
+}
+
+// Workers returns the workers the server runs computations on.
+func (c *Client) Workers(ctx context.Context) ([]WorkerSpec, error) {
+	var out struct {
+		Workers []WorkerSpec `json:"workers"`
+	}
+	return out.Workers, c.do(ctx, "GET", "/api/v1/enclave/specs", nil, &out)
+}
+
+// checkWorkers refuses a server that runs a worker TrustedWorkers does not
+// pin: any of them may run the computations that read a dataset.
+func (c *Client) checkWorkers(ctx context.Context) error {
+	if len(c.TrustedWorkers) == 0 {
+		return nil
+	}
+	served, err := c.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(served) == 0 {
+		return fmt.Errorf("%s lists no workers, so none can be checked against the trusted ones; nothing was sent", c.URL)
+	}
+	for _, w := range served {
+		if c.TrustedWorkers[w.Name] != w.Measurement {
+			return fmt.Errorf("%s runs worker %q with measurement %s, which is not one you trust; nothing was sent. If the server was updated, check its new workers (`cleanroom specs` on its machine) and trust them", c.URL, w.Name, w.Measurement)
+		}
+	}
+	return nil
 }
 
 // Enclave returns the enclave's attestation document.

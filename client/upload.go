@@ -46,6 +46,9 @@ func (c *Client) UploadDataset(ctx context.Context, u Upload) (*cleanroom.Datase
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.URL, err)
 	}
+	if err := c.checkWorkers(ctx); err != nil {
+		return nil, err
+	}
 	if software && c.Warn != nil {
 		c.warnSoftware.Do(func() {
 			c.Warn(fmt.Sprintf("the enclave of %s runs in software mode: nothing but the server's operator vouches for its key, so the operator could decrypt the datasets published to it", c.URL))

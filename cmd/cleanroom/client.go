@@ -28,6 +28,7 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	draftID := fs.String("draft", "", "draft id")
 	node := fs.String("node", "", "node name")
 	out := fs.String("o", "", "file to write the result zip to (default NODE.zip)")
+	trusted := fs.String("trusted-workers", os.Getenv("CLEANROOM_TRUSTED_WORKERS"), "upload only to a server whose workers are all in this `file`, as `cleanroom specs --json` writes it (env CLEANROOM_TRUSTED_WORKERS)")
 	wantArg := map[string]bool{"publish": true, "dcr": true, "audit": true, "upload": true, "job": true, "logs": true, "cancel": true, "result": true, "remove-result": true,
 		"draft create": true, "draft update": true, "draft show": true, "draft test": true, "draft publish": true, "draft delete": true, "draft test-data": true}[cmd]
 	arg, err := parseWithArg(fs, args, wantArg)
@@ -39,6 +40,11 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	}
 	c := client.New(*url, *email, *token)
 	c.Warn = func(message string) { fmt.Fprintln(stderr, "warning: "+message) }
+	if *trusted != "" {
+		if c.TrustedWorkers, err = readTrustedWorkers(*trusted); err != nil {
+			return err
+		}
+	}
 	needNode := func() error {
 		if *dcrID == "" || *node == "" {
 			return usageError("%s needs --dcr ID and --node NODE", cmd)
@@ -158,6 +164,29 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 		return download(ctx, c, arg, *out, stdout)
 	}
 	return usageError("unknown command %q", cmd)
+}
+
+// readTrustedWorkers reads the workers a user trusts from a file that
+// `cleanroom specs --json` (or GET /api/v1/enclave/specs) wrote.
+func readTrustedWorkers(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, hintError(fmt.Sprintf("trusted workers: %v", err), "write the file with `cleanroom specs --json` on the server's machine, and check what it lists")
+	}
+	var specs struct {
+		Workers []client.WorkerSpec `json:"workers"`
+	}
+	if err := json.Unmarshal(b, &specs); err != nil || len(specs.Workers) == 0 {
+		return nil, hintError(fmt.Sprintf("trusted workers: %s is not a list of workers (%v)", path, err), "write the file with `cleanroom specs --json` on the server's machine")
+	}
+	trusted := map[string]string{}
+	for _, w := range specs.Workers {
+		if w.Name == "" || len(w.Measurement) != 64 {
+			return nil, hintError(fmt.Sprintf("trusted workers: %s lists a worker without a name or a 64-hex measurement", path), "write the file with `cleanroom specs --json` on the server's machine")
+		}
+		trusted[w.Name] = w.Measurement
+	}
+	return trusted, nil
 }
 
 // readDefinition reads a clean room definition from a JSON or YAML file;

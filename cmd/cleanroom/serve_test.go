@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -279,5 +280,48 @@ open("/output/done", "w").write("done")
 	}
 	if idle := runJob(t, analyst, id, "idle"); idle.State != cleanroom.JobSucceeded || len(idle.Warnings) != 0 {
 		t.Errorf("a computation the limit did not slow: %s, warnings %q; want none", idle.State, idle.Warnings)
+	}
+}
+
+// TestTrustedWorkers: `cleanroom upload --trusted-workers FILE` uploads
+// only to a server whose workers are all pinned in FILE, as `cleanroom
+// specs --json` wrote it; a worker that changed stops the upload before
+// anything is sent.
+func TestTrustedWorkers(t *testing.T) {
+	s := startServer(t, "")
+	owner, id := rawNodeRoom(t, s, "pinned")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	os.WriteFile(data, []byte("hello world"), 0o644)
+	specs, err := exec.Command(binPath, "specs", "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := filepath.Join(dir, "trusted.json")
+	os.WriteFile(trusted, specs, 0o644)
+	if _, stderr, err := s.cli(owner, "upload", "--dcr", id, "--node", "data", "--trusted-workers", trusted, data); err != nil {
+		t.Fatalf("upload with every worker trusted: %v\n%s", err, stderr)
+	}
+
+	var doc struct {
+		Workers []map[string]any `json:"workers"`
+	}
+	json.Unmarshal(specs, &doc)
+	changed := doc.Workers[1]["measurement"].(string)
+	doc.Workers[1]["measurement"] = strings.Repeat("0", 64)
+	b, _ := json.Marshal(doc)
+	os.WriteFile(trusted, b, 0o644)
+	before, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets"))
+	_, stderr, err := s.cli(owner, "upload", "--dcr", id, "--node", "data", "--trusted-workers", trusted, data)
+	want := fmt.Sprintf("runs worker %q with measurement %s, which is not one you trust; nothing was sent", doc.Workers[1]["name"], changed)
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("upload with a worker not trusted: %v\n%s\nwant %q", err, stderr, want)
+	}
+	if after, _ := os.ReadDir(filepath.Join(s.DataDir, "blobs", "datasets")); len(after) != len(before) {
+		t.Errorf("a refused upload stored %d blobs", len(after)-len(before))
+	}
+	os.WriteFile(trusted, []byte(`{"workers": []}`), 0o644)
+	if _, stderr, err := s.cli(owner, "upload", "--dcr", id, "--node", "data", "--trusted-workers", trusted, data); err == nil || !strings.Contains(stderr, "is not a list of workers") {
+		t.Errorf("upload with an empty trusted list: %v\n%s", err, stderr)
 	}
 }

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator, List, Optio
 
 from . import crypto, enclave_specifications
 from .crypto import Key
-from .enclave_specifications import Attestation, EnclaveSpecifications
+from .enclave_specifications import Attestation, EnclaveSpecifications, WorkerSpec
 from .errors import (CleanroomError, ConflictError, IntegrityError, TooLargeError, UnreachableError,
                      error_from_code, error_from_status)
 
@@ -274,14 +274,22 @@ class Client:
 
     def enclave(self) -> Attestation:
         """The server's enclave attestation, checked against this client's
-        enclave specifications (fetched and checked once per client).
-        Raises :class:`~cleanroom.EnclaveNotTrusted` for an enclave the
+        enclave specifications, its workers too where they pin some
+        (fetched and checked once per client). Raises
+        :class:`~cleanroom.EnclaveNotTrusted` for an enclave the
         specifications refuse."""
         if self._attestation is None:
             att = Attestation.from_json(self._call("GET", "/api/v1/enclave"))
             self.specs.check(att, server=self.url)
+            if self.specs.workers:
+                self.specs.check_workers(self.worker_specs(), server=self.url)
             self._attestation = att
         return self._attestation
+
+    def worker_specs(self) -> List[WorkerSpec]:
+        """The workers the server runs computations on, with their
+        measurements (``GET /api/v1/enclave/specs``)."""
+        return [WorkerSpec.from_json(w) for w in self._call("GET", "/api/v1/enclave/specs").get("workers") or []]
 
     def publish_analytics_dcr(self, definition: "AnalyticsDcrDefinition") -> "AnalyticsDcr":
         """Publish a clean room definition built by

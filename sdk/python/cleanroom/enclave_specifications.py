@@ -12,10 +12,14 @@ public key, so the client first checks the enclave's attestation document
   process and nothing but the operator vouches for its key; the client
   says so once with an :class:`EnclaveSoftwareWarning`.
 
-Worker images (the environments computations run in) will be listed by the
-server at ``GET /api/v1/enclave/specs`` with their measurements; pinning
-them is what :attr:`EnclaveSpecifications.workers` is for. Until the server
-offers that list the tuple is empty and only the checks above apply.
+The server lists the worker images computations run on at
+``GET /api/v1/enclave/specs``, each with its measurement (over the image's
+exact packages, the sandbox policy and the server's binaries;
+``cleanroom specs`` shows them on the server's machine). With
+:attr:`EnclaveSpecifications.workers` set, the client also refuses a
+server that runs any worker whose name and measurement are not pinned
+there: any of them may run the computations that read the dataset. Empty
+(the default), workers are not checked.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Tuple
+from typing import Any, Mapping, Sequence, Tuple
 
 from . import crypto
 from .errors import EnclaveNotTrusted
@@ -48,6 +52,15 @@ class WorkerSpec:
     measurement: str
     python_version: str = ""
     libraries: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "WorkerSpec":
+        """Parse one worker of ``GET /api/v1/enclave/specs``."""
+        try:
+            return cls(name=str(doc["name"]), measurement=str(doc["measurement"]),
+                       python_version=str(doc.get("python_version", "")), libraries=dict(doc.get("libraries") or {}))
+        except (KeyError, TypeError, ValueError) as e:
+            raise EnclaveNotTrusted(f"the server's worker specs are malformed ({e!r})") from None
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,22 @@ class EnclaveSpecifications:
                 f"the enclave of {server} runs in software mode: nothing but the server's operator "
                 "vouches for its key, so the operator could decrypt the datasets published to it",
                 EnclaveSoftwareWarning, stacklevel=_caller_outside_package())
+
+
+    def check_workers(self, served: Sequence[WorkerSpec], server: str = "the server") -> None:
+        """Refuse a server that runs a worker these specifications do not
+        pin, by name and measurement; with no workers pinned, accept any."""
+        if not self.workers:
+            return
+        pinned = {(w.name, w.measurement) for w in self.workers}
+        if not served:
+            raise EnclaveNotTrusted(f"{server} lists no workers, so none can be checked against the pinned ones; no key was sent")
+        for w in served:
+            if (w.name, w.measurement) not in pinned:
+                raise EnclaveNotTrusted(
+                    f"{server} runs worker {w.name!r} with measurement {w.measurement}, which these enclave "
+                    "specifications do not pin; no key was sent. If the server was updated, check its new "
+                    "workers (`cleanroom specs` on its machine) and pin them")
 
 
 def _caller_outside_package() -> int:

@@ -25,7 +25,7 @@ import cleanroom
 from cleanroom import crypto
 from cleanroom.analytics import (AnalyticsDcrBuilder, FileContent, PythonComputeNodeDefinition,
                                  RawDataNodeDefinition, canonical_definition)
-from cleanroom.enclave_specifications import EnclaveSpecifications
+from cleanroom.enclave_specifications import EnclaveSpecifications, WorkerSpec
 
 server: harness.Server
 owner: cleanroom.Client
@@ -425,6 +425,25 @@ class EnclaveTest(unittest.TestCase):
             with self.assertRaises(cleanroom.EnclaveNotTrusted) as cm:
                 node.upload_and_publish_dataset(io.BytesIO(b"x"), cleanroom.Key(), "x")
             self.assertIn(words, str(cm.exception))
+
+    def test_pinned_workers(self) -> None:
+        dcr = owner.publish_analytics_dcr(harness.uppercase_builder(owner, "pinned workers").build())
+        served = owner.worker_specs()
+        self.assertEqual(sorted(w.name for w in served), ["python", "r"])
+        self.assertTrue(all(len(w.measurement) == 64 for w in served))
+        # Every worker the server runs pinned: the upload goes ahead.
+        c = cleanroom.create_client(owner.user_email, owner._token, url=server.url,
+                                    specs=EnclaveSpecifications(workers=tuple(served)))
+        c.retrieve_analytics_dcr(dcr.id).get_node("input_data_node").upload_and_publish_dataset(io.BytesIO(b"x"), cleanroom.Key(), "x")
+        # One of them changed: no key leaves this machine, nothing is published.
+        other = EnclaveSpecifications(workers=(served[0], WorkerSpec(served[1].name, "0" * 64)))
+        c = cleanroom.create_client(owner.user_email, owner._token, url=server.url, specs=other)
+        node = c.retrieve_analytics_dcr(dcr.id).get_node("input_data_node")
+        before = owner.retrieve_analytics_dcr(dcr.id).datasets
+        with self.assertRaises(cleanroom.EnclaveNotTrusted) as cm:
+            node.upload_and_publish_dataset(io.BytesIO(b"y"), cleanroom.Key(), "y")
+        self.assertIn(f"runs worker {served[1].name!r} with measurement {served[1].measurement}", str(cm.exception))
+        self.assertEqual(owner.retrieve_analytics_dcr(dcr.id).datasets, before)
 
     def test_warns_once_per_client_about_software_mode(self) -> None:
         c = cleanroom.create_client(owner.user_email, owner._token, url=server.url)
