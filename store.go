@@ -133,6 +133,11 @@ type Store interface {
 	// deletes next. Returns ENOTFOUND, or ECONFLICT if the job has not
 	// ended or its result is already deleted.
 	DeleteJobResult(ctx context.Context, id string, now time.Time, audit *AuditEntry) error
+	// AuditJobRead appends audit, a read of job id's result or logs, to
+	// its clean room's log unless its analyst deleted them, in which case
+	// it returns ENOTFOUND: a read audited is one that happened before
+	// the deletion.
+	AuditJobRead(ctx context.Context, id string, audit *AuditEntry) error
 	// CreateDraft stores a new draft.
 	CreateDraft(ctx context.Context, d *Draft) error
 	// FindDraft returns a draft by id, with its test datasets. Returns ENOTFOUND.

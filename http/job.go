@@ -234,7 +234,7 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc, err := s.openSealed(w, r, job, true, func() error {
-		return s.audit(r, job.DCRID, cleanroom.AuditLogsRead, job.Node, job.ID)
+		return s.Store.AuditJobRead(r.Context(), job.ID, s.auditEntry(r, cleanroom.AuditLogsRead, job.Node, job.ID))
 	})
 	if err != nil {
 		s.Error(w, r, err)
@@ -319,7 +319,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		action = cleanroom.AuditReportRead
 	}
 	rc, err := s.openSealed(w, r, job, false, func() error {
-		return s.audit(r, job.DCRID, action, job.Node, job.ID)
+		return s.Store.AuditJobRead(r.Context(), job.ID, s.auditEntry(r, action, job.Node, job.ID))
 	})
 	if err != nil {
 		s.Error(w, r, err)

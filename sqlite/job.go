@@ -162,6 +162,25 @@ func (db *DB) DeleteJobResult(ctx context.Context, id string, now time.Time, aud
 	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s is %s: cancel it, or wait for it to end, before deleting its result", id, j.State)
 }
 
+// AuditJobRead appends audit, a read of job id's result or logs, unless
+// they were deleted (ENOTFOUND).
+func (db *DB) AuditJobRead(ctx context.Context, id string, audit *cleanroom.AuditEntry) error {
+	j, err := db.FindJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	return db.write(ctx, j.DCRID, audit, func(tx *sql.Tx) error {
+		var deleted sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT result_deleted_at FROM jobs WHERE id = ?`, id).Scan(&deleted); err != nil {
+			return err
+		}
+		if deleted.Valid {
+			return cleanroom.Errorf(cleanroom.ENOTFOUND, "the result and logs of job %s were deleted by its analyst", id)
+		}
+		return nil
+	})
+}
+
 // CancelQueuedJob ends a job that has not started. Returns ECONFLICT if it
 // has started or ended, ENOTFOUND if there is no such job.
 func (db *DB) CancelQueuedJob(ctx context.Context, id, reason string, now time.Time) error {

@@ -216,7 +216,13 @@ func testDeleteJobResult(t *testing.T, s cleanroom.Store) {
 		t.Error("a refused deletion marked the running job")
 	}
 
+	read := &cleanroom.AuditEntry{Actor: "ann@example.com", Action: cleanroom.AuditResultRead, Node: "stats", Detail: "done"}
+	must(t, s.AuditJobRead(ctx, "done", read))
+	before++
 	must(t, s.DeleteJobResult(ctx, "done", at(5), entry()))
+	read = &cleanroom.AuditEntry{Actor: "ann@example.com", Action: cleanroom.AuditResultRead, Node: "stats", Detail: "done"}
+	wantCode(t, "AuditJobRead after the deletion", s.AuditJobRead(ctx, "done", read), cleanroom.ENOTFOUND)
+	wantCode(t, "AuditJobRead of an unknown job", s.AuditJobRead(ctx, "nope", read), cleanroom.ENOTFOUND)
 	got := findJob(t, s, "done")
 	if got.SealedKey != nil || got.ResultSize != 0 || got.HasLogs || got.Warnings != nil || got.ResultDeletedAt == nil || got.State != cleanroom.JobSucceeded {
 		t.Fatalf("job after DeleteJobResult = %+v, want no key, sizes or warnings, deleted, still succeeded", got)
