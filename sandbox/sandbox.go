@@ -188,7 +188,6 @@ var reserved = []string{
 	"/proc", "/dev", "/sys", "/tmp",
 }
 
-// validate checks spec and returns it with defaults filled in.
 // check refuses limits no run can have.
 func (l Limits) check() error {
 	if l.Memory < 0 || l.Processes < 0 || l.FileSize < 0 || !(l.CPUs >= 0 && l.CPUs <= MaxCPUs) {
@@ -197,6 +196,7 @@ func (l Limits) check() error {
 	return nil
 }
 
+// validate checks spec and returns it with defaults filled in.
 func (spec Spec) validate() (Spec, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
