@@ -155,17 +155,24 @@ func TestAuditLogsRead(t *testing.T) {
 	_, err = other.Logs(ctx, talks.ID)
 	wantCode(t, "another analyst's job's logs", err, cleanroom.EFORBIDDEN)
 
-	log, err := analyst.AuditLog(ctx, id)
+	if reads, want := auditEntries(t, analyst, id, cleanroom.AuditLogsRead), []string{analyst.Email + " talks " + talks.ID}; !slices.Equal(reads, want) {
+		t.Errorf("logs reads in the audit log: %q, want %q", reads, want)
+	}
+}
+
+// auditEntries returns the entries of clean room id's audit log, as c
+// reads it, that record action: "actor node detail" each.
+func auditEntries(t *testing.T, c *client.Client, id, action string) []string {
+	t.Helper()
+	log, err := c.AuditLog(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reads []string
+	var entries []string
 	for _, e := range log {
-		if e.Action == cleanroom.AuditLogsRead {
-			reads = append(reads, e.Actor+" "+e.Node+" "+e.Detail)
+		if e.Action == action {
+			entries = append(entries, e.Actor+" "+e.Node+" "+e.Detail)
 		}
 	}
-	if want := []string{analyst.Email + " talks " + talks.ID}; !slices.Equal(reads, want) {
-		t.Errorf("logs reads in the audit log: %q, want %q", reads, want)
-	}
+	return entries
 }

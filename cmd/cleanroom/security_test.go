@@ -651,17 +651,7 @@ func TestDeleteResult(t *testing.T) {
 	if err != nil || len(jobs) != 1 || jobs[0].ResultDeletedAt == nil || jobs[0].State != cleanroom.JobSucceeded || jobs[0].ResultSize != 0 {
 		t.Errorf("the job history after the deletion: %+v %v; want the job, succeeded, marked deleted", jobs, err)
 	}
-	log, err := owner.AuditLog(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var deletions []string
-	for _, e := range log {
-		if e.Action == cleanroom.AuditResultDeleted {
-			deletions = append(deletions, e.Actor+" "+e.Node+" "+e.Detail)
-		}
-	}
-	if want := []string{analyst.Email + " count " + job.ID}; !slices.Equal(deletions, want) {
+	if deletions, want := auditEntries(t, owner, id, cleanroom.AuditResultDeleted), []string{analyst.Email + " count " + job.ID}; !slices.Equal(deletions, want) {
 		t.Errorf("deletions in the audit log: %q, want %q", deletions, want)
 	}
 	// The computation runs again, for a new result.
