@@ -307,3 +307,20 @@ func TestCanonicalDocExample(t *testing.T) {
 		t.Errorf("id %s, the doc says %s", got, want)
 	}
 }
+
+// A job's log line and warnings are its analyst's alone: another analyst
+// of the node sees how the job ended and nothing they tell.
+func TestJobForViewer(t *testing.T) {
+	j := &cleanroom.Job{CreatedBy: "Ann@example.com", Error: "script exited with status 1", ErrorLog: "ValueError: 42", Warnings: []string{"skipped /output/secret-name.csv"}}
+	own := j.ForViewer("ann@example.com")
+	if own.Error != "script exited with status 1: ValueError: 42" || len(own.Warnings) != 1 || own.ErrorLog != "" {
+		t.Errorf("the job's analyst sees %+v, want the error with its log line, and the warnings", own)
+	}
+	other := j.ForViewer("bob@example.com")
+	if other.Error != "script exited with status 1" || other.Warnings != nil || other.ErrorLog != "" {
+		t.Errorf("another analyst sees %+v, want how it ended only", other)
+	}
+	if j.Error != "script exited with status 1" || len(j.Warnings) != 1 {
+		t.Error("ForViewer changed the job it was given")
+	}
+}

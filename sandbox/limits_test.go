@@ -353,9 +353,12 @@ func TestCPULimitWithoutController(t *testing.T) {
 		t.Fatalf("without a CPU limit: %v", err)
 	}
 	c.destroy(time.Second)
-	runner := &Bubblewrap{NoCgroups: true}
-	_, err = runner.Run(context.Background(), withUser(Spec{Command: []string{"/bin/true"}, Limits: Limits{CPUs: 1}}))
-	if err == nil || !strings.Contains(err.Error(), "CPU limit needs cgroups") {
-		t.Errorf("bubblewrap without cgroups and a CPU limit: %v, want it refused", err)
+	g := newGVisor(t)
+	g.NoCgroups = true
+	for _, runner := range []Runner{&Bubblewrap{NoCgroups: true}, g} {
+		_, err = runner.Run(context.Background(), withUser(Spec{Command: []string{"/bin/true"}, Limits: Limits{CPUs: 1}}))
+		if err == nil || !strings.Contains(err.Error(), "CPU") || !strings.Contains(err.Error(), "cgroups") {
+			t.Errorf("%T without cgroups and a CPU limit: %v, want it refused", runner, err)
+		}
 	}
 }

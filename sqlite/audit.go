@@ -27,15 +27,18 @@ func (db *DB) AppendAudit(ctx context.Context, dcrID string, e *cleanroom.AuditE
 // number.
 func (db *DB) write(ctx context.Context, dcrID string, audit *cleanroom.AuditEntry, change func(tx *sql.Tx) error) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := change(tx); err != nil || audit == nil {
+		if err := change(tx); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, dcrID, audit)
 	})
 }
 
-// appendAudit appends e within tx.
+// appendAudit appends e, unless nil, within tx.
 func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, dcrID string, e *cleanroom.AuditEntry) error {
+	if e == nil {
+		return nil
+	}
 	e.Seq, e.Prev = 1, ""
 	err := tx.QueryRowContext(ctx, `SELECT seq + 1, hash FROM audit WHERE dcr_id = ? ORDER BY seq DESC LIMIT 1`, dcrID).Scan(&e.Seq, &e.Prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -132,53 +131,50 @@ func (db *DB) FinishJob(ctx context.Context, id string, u cleanroom.JobUpdate, n
 // marks them deleted. Returns ENOTFOUND, or ECONFLICT if the job has not
 // ended or its result is already deleted.
 func (db *DB) DeleteJobResult(ctx context.Context, id string, now time.Time, audit *cleanroom.AuditEntry) error {
-	j, err := db.FindJob(ctx, id)
-	if err != nil {
-		return err
-	}
 	defer db.scrubLog(ctx)
-	// Nothing changed rolls back the transaction, so no audit entry.
-	errUnchanged := errors.New("unchanged")
-	err = db.write(ctx, j.DCRID, audit, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET sealed_key = NULL, result_size = 0, has_logs = 0, error_log = '', warnings = NULL, result_deleted_at = ?
-			WHERE id = ? AND state IN ('succeeded', 'failed', 'cancelled') AND result_deleted_at IS NULL`, encodeTime(db.orNow(now)), id)
-		if err != nil {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		j, err := resultState(ctx, tx, id)
+		switch {
+		case err != nil:
+			return err
+		case j.ResultDeletedAt != nil:
+			return cleanroom.Errorf(cleanroom.ECONFLICT, "the result of job %s was already deleted on %s", id, j.ResultDeletedAt.UTC().Format(time.RFC3339))
+		case !j.State.Done():
+			return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s is %s: cancel it, or wait for it to end, before deleting its result", id, j.State)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET sealed_key = NULL, result_size = 0, has_logs = 0, error_log = '', warnings = NULL, result_deleted_at = ?
+			WHERE id = ?`, encodeTime(db.orNow(now)), id); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return cmp.Or(err, errUnchanged)
-		}
-		return nil
+		return db.appendAudit(ctx, tx, j.DCRID, audit)
 	})
-	if !errors.Is(err, errUnchanged) {
-		return err
-	}
-	if j, err = db.FindJob(ctx, id); err != nil {
-		return err
-	}
-	if j.ResultDeletedAt != nil {
-		return cleanroom.Errorf(cleanroom.ECONFLICT, "the result of job %s was already deleted on %s", id, j.ResultDeletedAt.UTC().Format(time.RFC3339))
-	}
-	return cleanroom.Errorf(cleanroom.ECONFLICT, "job %s is %s: cancel it, or wait for it to end, before deleting its result", id, j.State)
 }
 
 // AuditJobRead appends audit, a read of job id's result or logs, unless
 // they were deleted (ENOTFOUND).
 func (db *DB) AuditJobRead(ctx context.Context, id string, audit *cleanroom.AuditEntry) error {
-	j, err := db.FindJob(ctx, id)
-	if err != nil {
-		return err
-	}
-	return db.write(ctx, j.DCRID, audit, func(tx *sql.Tx) error {
-		var deleted sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT result_deleted_at FROM jobs WHERE id = ?`, id).Scan(&deleted); err != nil {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		j, err := resultState(ctx, tx, id)
+		if err != nil {
 			return err
 		}
-		if deleted.Valid {
+		if j.ResultDeletedAt != nil {
 			return cleanroom.Errorf(cleanroom.ENOTFOUND, "the result and logs of job %s were deleted by its analyst", id)
 		}
-		return nil
+		return db.appendAudit(ctx, tx, j.DCRID, audit)
 	})
+}
+
+// resultState reads, within tx, what decides whether job id's result may
+// be read or deleted: its clean room, state and deletion time.
+func resultState(ctx context.Context, tx *sql.Tx, id string) (*cleanroom.Job, error) {
+	j := cleanroom.Job{ID: id}
+	err := tx.QueryRowContext(ctx, `SELECT dcr_id, state, result_deleted_at FROM jobs WHERE id = ?`, id).
+		Scan(&j.DCRID, &j.State, timePtrColumn{&j.ResultDeletedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoJob()
+	}
+	return &j, err
 }
 
 // CancelQueuedJob ends a job that has not started. Returns ECONFLICT if it

@@ -268,12 +268,13 @@ func openRaw(t *testing.T, path string) *sql.DB {
 }
 
 // TestDeletedKeysLeaveNoTrace: once a job's result is deleted or a dataset
-// removed, no piece of its sealed key is in any file of the database, not
+// replaced or removed, no piece of its sealed key is in any file of the database, not
 // in its free space nor in its write-ahead log, while the server runs.
 func TestDeletedKeysLeaveNoTrace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cleanroom.db")
-	resultKey, datasetKey := make([]byte, 80), make([]byte, 80) // the size of sealed keys
+	resultKey, replacedKey, datasetKey := make([]byte, 80), make([]byte, 80), make([]byte, 80) // the size of sealed keys
 	rand.Read(resultKey)
+	rand.Read(replacedKey)
 	rand.Read(datasetKey)
 	traces := func(key []byte) (n int) {
 		for _, p := range []string{path, path + "-wal"} {
@@ -307,8 +308,17 @@ func TestDeletedKeysLeaveNoTrace(t *testing.T) {
 	if err := db.CreateBlob(ctx, &cleanroom.Blob{Hash: hash, Size: 1, UploadedBy: "ann@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutDataset(ctx, &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: datasetKey, PublishedBy: "ann@example.com"}, nil); err != nil {
-		t.Fatal(err)
+	// A dataset replaced, then one removed.
+	for _, key := range [][]byte{replacedKey, datasetKey} {
+		if err := db.PutDataset(ctx, &cleanroom.Dataset{DCRID: d.ID, Node: "data", ManifestHash: hash, Size: 1, SealedKey: key, PublishedBy: "ann@example.com"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(key, replacedKey) && traces(replacedKey) == 0 {
+			t.Fatal("the first dataset's sealed key is not in the database's files: the check would prove nothing")
+		}
+	}
+	if n := traces(replacedKey); n > 0 {
+		t.Errorf("%d pieces of the replaced dataset's sealed key are still in the database's files", n)
 	}
 	if traces(resultKey) == 0 || traces(datasetKey) == 0 {
 		t.Fatal("the sealed keys are not in the database's files before the deletion: the check would prove nothing")

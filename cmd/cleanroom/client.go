@@ -40,11 +40,6 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	}
 	c := client.New(*url, *email, *token)
 	c.Warn = func(message string) { fmt.Fprintln(stderr, "warning: "+message) }
-	if *trusted != "" {
-		if c.TrustedWorkers, err = readTrustedWorkers(*trusted); err != nil {
-			return err
-		}
-	}
 	needNode := func() error {
 		if *dcrID == "" || *node == "" {
 			return usageError("%s needs --dcr ID and --node NODE", cmd)
@@ -104,6 +99,11 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	case "upload":
 		if err := needNode(); err != nil {
 			return err
+		}
+		if *trusted != "" {
+			if c.TrustedWorkers, err = readTrustedWorkers(*trusted); err != nil {
+				return err
+			}
 		}
 		return upload(ctx, c, *dcrID, *node, arg, stdout, stderr)
 	case "remove-dataset":
