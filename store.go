@@ -69,8 +69,9 @@ type Store interface {
 	// CreateSession stores a new session. Returns ECONFLICT if its user
 	// already has max sessions that have not expired at now.
 	CreateSession(ctx context.Context, s *Session, now time.Time, max int) error
-	// FindSession returns a session by the hash of its id, expired or not.
-	// Returns ENOTFOUND.
+	// FindSession returns a session by the hash of its id, expired or not,
+	// while the token it was made from is live (RevokeTokens ends its
+	// sessions too). Returns ENOTFOUND.
 	FindSession(ctx context.Context, idHash []byte) (*Session, error)
 	// DeleteSession forgets a session (sign-out). Returns ENOTFOUND.
 	DeleteSession(ctx context.Context, idHash []byte) error

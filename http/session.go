@@ -57,10 +57,9 @@ const keepExpiredSessions = 24 * time.Hour
 
 // session is a live browser session.
 type session struct {
-	id        string // the cookie's value
-	email     string
-	tokenHash []byte // the API token it was made from, checked on every request
-	expires   time.Time
+	id      string // the cookie's value
+	email   string
+	expires time.Time
 }
 
 func sessionIDHash(id string) []byte {
@@ -125,7 +124,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.Now()
-	sess := &session{id: randomString(), email: user.Email, tokenHash: hash, expires: now.Add(SessionTTL)}
+	sess := &session{id: randomString(), email: user.Email, expires: now.Add(SessionTTL)}
 	stored := &cleanroom.Session{IDHash: sessionIDHash(sess.id), Email: sess.email, TokenHash: hash, Expires: sess.expires}
 	if err := s.Store.CreateSession(r.Context(), stored, now, maxUserSessions); err != nil {
 		s.Error(w, r, err)
@@ -195,7 +194,7 @@ func (s *Server) cookieSession(r *http.Request) (*session, error) {
 	case err != nil:
 		return nil, err // a session that cannot be looked up admits nothing
 	}
-	sess := &session{id: c.Value, email: stored.Email, tokenHash: stored.TokenHash, expires: stored.Expires}
+	sess := &session{id: c.Value, email: stored.Email, expires: stored.Expires}
 	if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf())) != 1 {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "missing or wrong %s header; requests that change something must come from the cleanroom web UI", CSRFHeader)
 	}
@@ -203,19 +202,15 @@ func (s *Server) cookieSession(r *http.Request) (*session, error) {
 }
 
 // authenticateSession admits a request carrying a live session cookie,
-// for the user whose token made it, while that token is live. It returns
-// that user and the session, for handlers that check its CSRF token
-// themselves (sessionFrom).
+// for the user whose token made it: the store finds a session only while
+// that token is live. It returns that user and the session, for handlers
+// that check its CSRF token themselves (sessionFrom).
 func (s *Server) authenticateSession(r *http.Request) (string, *session, error) {
 	sess, err := s.cookieSession(r)
 	if err != nil {
 		return "", nil, err
 	}
-	user, err := s.Store.UserByToken(r.Context(), sess.tokenHash)
-	if err != nil {
-		return "", nil, cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "the API token this session was made from is revoked; sign in with a new one")
-	}
-	return user.Email, sess, nil
+	return sess.email, sess, nil
 }
 
 // stillAdmitted tells whether what admitted a long request (an upload)
@@ -223,22 +218,17 @@ func (s *Server) authenticateSession(r *http.Request) (string, *session, error) 
 // browser session, the session is not signed out. A session that merely
 // expired meanwhile is not held against it: the request began in time.
 func (s *Server) stillAdmitted(r *http.Request) error {
-	var tokenHash []byte
 	if sess := sessionFrom(r.Context()); sess != nil {
-		// Signing out deletes the session; expiry does not (for keepExpiredSessions).
+		// Signing out and revoking the token delete the session; expiry
+		// does not (for keepExpiredSessions).
 		_, err := s.Store.FindSession(r.Context(), sessionIDHash(sess.id))
-		switch {
-		case cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND:
-			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "you signed out (or your session ended over a day ago) while uploading; nothing was stored, sign in and upload again")
-		case err != nil:
-			return err
+		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "your session ended while uploading (you signed out, your API token was revoked, or it expired over a day ago); nothing was stored, sign in and upload again")
 		}
-		tokenHash = sess.tokenHash
-	} else {
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tokenHash = cleanroom.HashToken(token)
+		return err // a check that cannot be made refuses too
 	}
-	_, err := s.Store.UserByToken(r.Context(), tokenHash)
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	_, err := s.Store.UserByToken(r.Context(), cleanroom.HashToken(token))
 	if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHORIZED {
 		return cleanroom.Errorf(cleanroom.EUNAUTHORIZED, "your API token was revoked while uploading; nothing was stored")
 	}

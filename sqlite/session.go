@@ -30,11 +30,12 @@ func (db *DB) CreateSession(ctx context.Context, s *cleanroom.Session, now time.
 	})
 }
 
-// FindSession returns a session by the hash of its id, expired or not.
-// Returns ENOTFOUND.
+// FindSession returns a session by the hash of its id, expired or not,
+// while the token it was made from is live. Returns ENOTFOUND.
 func (db *DB) FindSession(ctx context.Context, idHash []byte) (*cleanroom.Session, error) {
 	s := cleanroom.Session{IDHash: idHash}
-	err := db.db.QueryRowContext(ctx, `SELECT email, token_hash, expires_at FROM sessions WHERE id_hash = ?`, idHash).
+	err := db.db.QueryRowContext(ctx, `SELECT s.email, s.token_hash, s.expires_at FROM sessions s
+		JOIN tokens t ON t.hash = s.token_hash AND t.revoked_at IS NULL WHERE s.id_hash = ?`, idHash).
 		Scan(&s.Email, &s.TokenHash, timeColumn{&s.Expires})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "no such session")

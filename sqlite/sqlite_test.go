@@ -336,3 +336,29 @@ func TestDeletedKeysLeaveNoTrace(t *testing.T) {
 		t.Errorf("%d pieces of the removed dataset's sealed key are still in the database's files", n)
 	}
 }
+
+// A session is found only while its token is live, even when something
+// other than RevokeTokens (an operator's SQL, say) revokes the token.
+func TestSessionOfRevokedToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cleanroom.db")
+	db := openDB(t, path)
+	token, id := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	if err := db.CreateUser(ctx, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddToken(ctx, "ann@example.com", token); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSession(ctx, &cleanroom.Session{IDHash: id, Email: "ann@example.com", TokenHash: token, Expires: time.Now().Add(time.Hour)}, time.Now(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FindSession(ctx, id); err != nil {
+		t.Fatalf("the session of a live token: %v", err)
+	}
+	if _, err := openRaw(t, path).Exec(`UPDATE tokens SET revoked_at = '2026-01-01T00:00:00Z'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FindSession(ctx, id); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		t.Errorf("the session of a revoked token: %v, want not found", err)
+	}
+}
