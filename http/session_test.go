@@ -20,7 +20,7 @@ import (
 
 // newSessionServer returns a test server with one user and its token,
 // configured by configure before it serves.
-func newSessionServer(t *testing.T, tls bool, configure ...func(*Server)) (*httptest.Server, *sqlite.DB, string) {
+func newSessionServer(t testing.TB, tls bool, configure ...func(*Server)) (*httptest.Server, *sqlite.DB, string) {
 	t.Helper()
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
 	if err := db.Open(); err != nil {
@@ -56,7 +56,7 @@ type call struct {
 	cookie             *http.Cookie
 }
 
-func do(t *testing.T, ts *httptest.Server, c call) (*http.Response, string) {
+func do(t testing.TB, ts *httptest.Server, c call) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(c.method, ts.URL+c.path, strings.NewReader(c.body))
 	for k, v := range c.header {
@@ -82,7 +82,7 @@ func do(t *testing.T, ts *httptest.Server, c call) (*http.Response, string) {
 	return resp, b.String()
 }
 
-func signIn(t *testing.T, ts *httptest.Server, token string) (*http.Cookie, SessionResponse) {
+func signIn(t testing.TB, ts *httptest.Server, token string) (*http.Cookie, SessionResponse) {
 	t.Helper()
 	resp, body := do(t, ts, call{method: "POST", path: "/api/v1/session", body: `{"email":"ann@example.com","token":"` + token + `"}`, header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
 	if resp.StatusCode != http.StatusCreated {
@@ -366,5 +366,27 @@ func TestUIServing(t *testing.T) {
 	}
 	if resp, _ := do(t, ts, call{method: "GET", path: "/.gitignore"}); strings.Contains(resp.Header.Get("Content-Type"), "octet") {
 		t.Errorf("dot files are served")
+	}
+}
+
+// BenchmarkAuthenticate: what a browser's session cookie costs a request
+// against an API token (go test ./http -run '^$' -bench Authenticate).
+func BenchmarkAuthenticate(b *testing.B) {
+	ts, _, token := newSessionServer(b, false)
+	cookie, _ := signIn(b, ts, token)
+	for _, tc := range []struct {
+		name string
+		call call
+	}{
+		{"bearer", call{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": "Bearer " + token, EmailHeader: "ann@example.com"}}},
+		{"cookie", call{method: "GET", path: "/api/v1/me", header: map[string]string{"Sec-Fetch-Site": "same-origin"}, cookie: cookie}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if resp, body := do(b, ts, tc.call); resp.StatusCode != http.StatusOK {
+					b.Fatalf("%d %s", resp.StatusCode, body)
+				}
+			}
+		})
 	}
 }
