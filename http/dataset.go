@@ -22,10 +22,12 @@ func (s *Server) handleUploadBlob(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, s.uploadTooLarge())
 		return
 	}
-	if err := s.checkFreeSpace(max(r.ContentLength, 0)); err != nil {
+	release, err := s.claimSpace(max(r.ContentLength, 0))
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
+	defer release()
 	bw, err := s.Blobs.Create(r.Context())
 	if err != nil {
 		s.Error(w, r, err)
@@ -78,9 +80,28 @@ func (s *Server) commitBlob(ctx context.Context, bw cleanroom.BlobWriter, sum []
 	return blob, nil
 }
 
-// checkFreeSpace refuses an upload of size bytes that would leave the
-// blob store's disk with less than MinFreeSpace, which jobs, results and
-// the database need. A store that cannot tell refuses too.
+// claimSpace takes an upload of size bytes if the disk keeps its reserve
+// once it and every upload in progress are written, and holds its size
+// until release: uploads that each fit alone cannot fill the disk
+// together. (An upload that announces no size claims none; a full disk
+// still fails it cleanly.)
+func (s *Server) claimSpace(size int64) (release func(), err error) {
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	if err := s.checkFreeSpace(size + s.claimed); err != nil {
+		return nil, err
+	}
+	s.claimed += size
+	return func() {
+		s.claimMu.Lock()
+		s.claimed -= size
+		s.claimMu.Unlock()
+	}, nil
+}
+
+// checkFreeSpace refuses uploads of size bytes in all that would leave
+// the blob store's disk with less than MinFreeSpace, which jobs, results
+// and the database need. A store that cannot tell refuses too.
 func (s *Server) checkFreeSpace(size int64) error {
 	fs, ok := s.Blobs.(interface{ FreeSpace() (int64, error) })
 	if !ok || s.MinFreeSpace <= 0 {
@@ -91,7 +112,7 @@ func (s *Server) checkFreeSpace(size int64) error {
 		return fmt.Errorf("cannot tell the free space of the blob store, so no upload is taken: %w", err)
 	}
 	if free-size < s.MinFreeSpace {
-		return cleanroom.Errorf(cleanroom.ETOOLARGE, "the server's disk has %s free; an upload of %s would leave less than the %s it keeps free for jobs and its database. Nothing was stored; ask the operator to free space (`cleanroom serve --min-free-space` sets the reserve)",
+		return cleanroom.Errorf(cleanroom.ETOOLARGE, "the server's disk has %s free; this upload, with those in progress, comes to %s and would leave less than the %s it keeps free for jobs and its database. Nothing was stored; upload later, or ask the operator to free space (`cleanroom serve --min-free-space` sets the reserve)",
 			cleanroom.FormatBytes(free), cleanroom.FormatBytes(size), cleanroom.FormatBytes(s.MinFreeSpace))
 	}
 	return nil

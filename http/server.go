@@ -76,6 +76,8 @@ type Server struct {
 	stopPruning context.CancelFunc
 	pruning     sync.WaitGroup
 	streams     streamCount // streamed uploads in progress (upload.go)
+	claimMu     sync.Mutex
+	claimed     int64 // bytes uploads in progress announced (claimSpace)
 	// streamIdleTimeout overrides streamIdleTimeout (tests).
 	streamIdleTimeout time.Duration
 }

@@ -143,9 +143,11 @@ func (s *Server) receiveStream(ctx context.Context, c *websocket.Conn, csrf stri
 	case s.MaxUploadSize > 0 && start.Size > s.MaxUploadSize:
 		return nil, s.uploadTooLarge()
 	}
-	if err := s.checkFreeSpace(start.Size); err != nil {
+	release, err := s.claimSpace(start.Size)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 
 	bw, err := s.Blobs.Create(ctx)
 	if err != nil {

@@ -728,6 +728,31 @@ func TestUploadLeavesFreeSpace(t *testing.T) {
 	if msg := lastError(t, stream(t, c, StreamStart{Size: 2<<20 + 1})).Message; !strings.Contains(msg, "keeps free") {
 		t.Errorf("a stream that would eat into the reserve: %q", msg)
 	}
+
+	// Uploads that each fit alone but not together: the one in progress
+	// holds its size until it ends.
+	ctx := context.Background()
+	c, _, _ = e.dial(e.bearer(ann))
+	first, _ := json.Marshal(StreamStart{Size: 2 << 20})
+	c.Write(ctx, websocket.MessageText, first)
+	c.Write(ctx, websocket.MessageBinary, randomData(1<<20))
+	waitUntil(t, "the stream to claim its size", func() bool {
+		e.s.claimMu.Lock()
+		defer e.s.claimMu.Unlock()
+		return e.s.claimed == 2<<20
+	})
+	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(10)); status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "with those in progress") {
+		t.Errorf("an upload that fits alone, during one that takes the room: %d %s; want 413", status, body)
+	}
+	c.Write(ctx, websocket.MessageBinary, randomData(1<<20))
+	if msgs := messages(t, c); len(msgs) == 0 || msgs[len(msgs)-1].Blob == nil {
+		t.Fatalf("the stream in progress: %+v, want it stored", msgs)
+	}
+	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(10)); status != http.StatusCreated {
+		t.Errorf("an upload once the other ended: %d %s", status, body)
+	}
+	before = e.blobFiles()
+
 	store.err = errors.New("statfs: input/output error")
 	if status, body := e.call(ann, "POST", "/api/v1/blobs", randomData(10)); status != http.StatusInternalServerError {
 		t.Errorf("an upload when the free space cannot be told: %d %s; want 500", status, body)
