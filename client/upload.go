@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/crypt"
@@ -145,7 +146,7 @@ func (c *Client) ValidationReport(ctx context.Context, dcrID, node string) (*tab
 	if job == "" {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "node %q has no dataset being validated; publish one first", node)
 	}
-	rc, err := c.sealedDownload(ctx, nodePath(dcrID, node)+"/dataset/report", job, crypt.ResultAD)
+	rc, err := c.sealedDownload(ctx, nodePath(dcrID, node)+"/dataset/report?job="+url.QueryEscape(job), job, crypt.ResultAD)
 	if err != nil {
 		return nil, err
 	}

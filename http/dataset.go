@@ -236,6 +236,12 @@ func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) 
 		s.Error(w, r, err)
 		return
 	}
+	// The client decrypts with the job it names: a report of another
+	// (the dataset was replaced meanwhile) would not open, so it is told.
+	if want := r.URL.Query().Get("job"); want != "" && want != ds.ValidationJob {
+		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "the dataset of node %q was replaced after job %s checked it; its report is now job %s's, ask for that one", n.Name, want, ds.ValidationJob))
+		return
+	}
 	job, err := s.Store.FindJob(r.Context(), ds.ValidationJob)
 	if err != nil {
 		s.Error(w, r, err)

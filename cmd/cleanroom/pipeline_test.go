@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/client"
+	cleanhttp "github.com/cleanroom-dev/cleanroom/http"
 )
 
 func intp(n int64) *int64 { return &n }
@@ -280,5 +283,35 @@ func TestHashedNumberColumn(t *testing.T) {
 	}
 	if got := resultFiles(t, analyst, runJob(t, analyst, id, "schema"))["types.txt"]; got != "HASH_SHA256_HEX INTEGER" {
 		t.Errorf("the schema computations read from the stored rows says %q, want HASH_SHA256_HEX for the hashed column", got)
+	}
+}
+
+// A data owner asking for the report of a dataset that was replaced since
+// is told so, naming the report to ask for: the report sent would not open
+// with the key the client expects.
+func TestReportOfReplacedDataset(t *testing.T) {
+	s := startServer(t, "")
+	owner := s.addUser("owner@example.com")
+	id := publish(t, owner, &cleanroom.Definition{Name: "replaced", Owner: owner.Email,
+		Nodes:        []cleanroom.Node{{Name: "people", Kind: cleanroom.NodeTable, Columns: []cleanroom.Column{{Name: "id", FormatType: cleanroom.FormatInteger}}}},
+		Participants: []cleanroom.Participant{{Email: owner.Email, DataOwnerOf: []string{"people"}}},
+	})
+	first := uploadString(t, owner, id, "people", "1\n")
+	second := uploadString(t, owner, id, "people", "2\n3\n")
+	req, _ := http.NewRequest("GET", s.URL+"/api/v1/dcrs/"+id+"/nodes/people/dataset/report?job="+first.ValidationJob, nil)
+	req.Header.Set("Authorization", "Bearer "+owner.Token)
+	req.Header.Set(cleanhttp.EmailHeader, owner.Email)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "its report is now job "+second.ValidationJob) || resp.Header.Get(cleanhttp.SealedKeyHeader) != "" {
+		t.Errorf("the report of a replaced dataset: %d %s; want 409 naming the current one, and no key", resp.StatusCode, body)
+	}
+	rep, err := owner.ValidationReport(context.Background(), id, "people")
+	if err != nil || rep.Rows != 2 {
+		t.Errorf("the current report: %+v %v, want 2 rows", rep, err)
 	}
 }

@@ -509,7 +509,8 @@ class Client:
                 self.wait_for_job(job)
             try:
                 report = io.BytesIO()
-                self._sealed_download(_node_path(dcr_id, node) + "/dataset/report", job or "", crypto.result_ad, report)
+                self._sealed_download(_node_path(dcr_id, node) + "/dataset/report?job=" + _q(job or ""), job or "",
+                                      crypto.result_ad, report)
                 return json.loads(report.getvalue())
             except ConflictError:
                 # Another dataset was published meanwhile: wait for its check.

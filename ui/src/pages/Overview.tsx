@@ -291,7 +291,8 @@ function Report({ dcrID, node, dataset }: { dcrID: string; node: string; dataset
       }
       if (stop) return;
       try {
-        const report = await sealedDownload(`/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report`, resultAD(dataset.validation_job ?? ""));
+        const job = dataset.validation_job ?? "";
+        const report = await sealedDownload(`/api/v1/dcrs/${encodeURIComponent(dcrID)}/nodes/${encodeURIComponent(node)}/dataset/report?job=${encodeURIComponent(job)}`, resultAD(job));
         setReport(JSON.parse(await report.text()) as ValidationReport);
       } finally {
         setPending(false);
