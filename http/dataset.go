@@ -255,15 +255,7 @@ func (s *Server) handleValidationReport(w http.ResponseWriter, r *http.Request) 
 		s.Error(w, r, cleanroom.Errorf(cleanroom.ECONFLICT, "validating the dataset of node %q did not finish: %s", n.Name, job.Error))
 		return
 	}
-	rc, err := s.openSealed(w, r, job, false, func() error {
-		return s.audit(r, dcr.ID, cleanroom.AuditReportRead, n.Name, job.ID)
-	})
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	defer rc.Close()
-	io.Copy(w, rc)
+	s.serveSealed(w, r, job, false, cleanroom.AuditReportRead)
 }
 
 func (s *Server) handleRemoveDataset(w http.ResponseWriter, r *http.Request) {

@@ -2,13 +2,10 @@ package http
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cleanroom-dev/cleanroom"
-	"github.com/cleanroom-dev/cleanroom/crypt"
 )
 
 // computeNodeForAnalyst returns the clean room and compute node of the path
@@ -233,15 +230,7 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, noLogsError(job, n))
 		return
 	}
-	rc, err := s.openSealed(w, r, job, true, func() error {
-		return s.Store.AuditJobRead(r.Context(), job.ID, s.auditEntry(r, cleanroom.AuditLogsRead, job.Node, job.ID))
-	})
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	defer rc.Close()
-	io.Copy(w, rc)
+	s.serveSealed(w, r, job, true, cleanroom.AuditLogsRead)
 }
 
 // noLogsError explains why a job has no logs to show.
@@ -318,18 +307,5 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 	if n.Kind.IsData() {
 		action = cleanroom.AuditReportRead
 	}
-	rc, err := s.openSealed(w, r, job, false, func() error {
-		return s.Store.AuditJobRead(r.Context(), job.ID, s.auditEntry(r, action, job.Node, job.ID))
-	})
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	defer rc.Close()
-	w.Header().Set("Content-Length", strconv.FormatInt(crypt.CiphertextSize(job.ResultSize), 10))
-	if _, err := io.Copy(w, rc); err != nil {
-		// The status is sent; cutting the connection makes the client see a broken download, not a short zip.
-		s.Logger.Error("send result", "job", job.ID, "err", err)
-		panic(http.ErrAbortHandler)
-	}
+	s.serveSealed(w, r, job, false, action)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/cleanroom-dev/cleanroom"
 	"github.com/cleanroom-dev/cleanroom/crypt"
@@ -25,12 +26,32 @@ const (
 	SealedKeyHeader = "X-Cleanroom-Sealed-Key"
 )
 
-// openSealed checks the request's recipient key, opens the job's stored
-// blob (its result, or with logs its logs) and seals its file key to the
-// recipient, audits the read with audit, and only then sets the headers
-// that let the client open what it is sent: a request refused on the way
-// is sent no key and leaves no entry.
-func (s *Server) openSealed(w http.ResponseWriter, r *http.Request, job *cleanroom.Job, logs bool, audit func() error) (io.ReadCloser, error) {
+// serveSealed sends a job's stored blob (its result, or with logs its
+// logs) sealed to the client, recording the read in the audit log as
+// action. It checks the request's recipient key, opens the blob, seals
+// its file key to the recipient and audits the read (Store.AuditJobRead),
+// and only then sets the headers that let the client open what it is
+// sent: a request refused on the way is sent no key and leaves no entry.
+// A copy cut short cuts the connection, so the client sees a broken
+// download, not a short one.
+func (s *Server) serveSealed(w http.ResponseWriter, r *http.Request, job *cleanroom.Job, logs bool, action string) {
+	rc, err := s.openSealed(w, r, job, logs, action)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	defer rc.Close()
+	if !logs {
+		w.Header().Set("Content-Length", strconv.FormatInt(crypt.CiphertextSize(job.ResultSize), 10))
+	}
+	if _, err := io.Copy(w, rc); err != nil {
+		s.Logger.Error("send a sealed download", "job", job.ID, "logs", logs, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// openSealed is serveSealed up to the copy.
+func (s *Server) openSealed(w http.ResponseWriter, r *http.Request, job *cleanroom.Job, logs bool, action string) (io.ReadCloser, error) {
 	recipient := r.Header.Get(RecipientHeader)
 	if recipient == "" {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "results, logs and validation reports are sent encrypted to the client: send a new X25519 public key (32 bytes, base64) in %s and decrypt with its private key, as the cleanroom CLI, SDKs and web UI do (docs/formats.md)", RecipientHeader)
@@ -55,7 +76,8 @@ func (s *Server) openSealed(w http.ResponseWriter, r *http.Request, job *cleanro
 	}
 	key, err := s.Enclave.SealFileKey(job, header, ad, pub)
 	if err == nil {
-		err = audit()
+		// A read of what its analyst deleted meanwhile is refused here.
+		err = s.Store.AuditJobRead(r.Context(), job.ID, s.auditEntry(r, action, job.Node, job.ID))
 	}
 	if err != nil {
 		rc.Close()
@@ -63,10 +85,8 @@ func (s *Server) openSealed(w http.ResponseWriter, r *http.Request, job *cleanro
 	}
 	w.Header().Set(SealedKeyHeader, base64.StdEncoding.EncodeToString(key))
 	w.Header().Set("Content-Type", "application/octet-stream")
-	return readCloser{io.MultiReader(bytes.NewReader(header), rc), rc}, nil
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(header), rc), rc}, nil
 }
